@@ -1,0 +1,620 @@
+/**
+ * The effective configuration of a training run: zod schema, presets, resolution
+ * (preset ← config file ← CLI overrides), the learning-rate schedule and the conversion to
+ * the native addon's model spec.
+ *
+ * Resolution rules (`resolveConfig`):
+ *  - layers are deep-merged in order preset ← file ← overrides: plain objects merge key by
+ *    key, anything else (arrays, null, scalars) replaces; `undefined` values are ignored
+ *    (a CLI flag that was not given). Inputs are never mutated.
+ *  - shorthands, accepted in every layer: `model: 'hoc'` ≡ `model: { family: 'hoc' }`,
+ *    `schedule: 'cosine'` ≡ `schedule: { type: 'cosine' }`, `earlyStopping: false` ≡ `null`,
+ *    `earlyStopping: true` ≡ `{}` (all defaults).
+ *  - when a layer changes `model.family` (or `schedule.type`), the previous layer's model
+ *    (schedule) is replaced instead of merged, so the new family starts from its own
+ *    defaults; a layer that only tweaks fields (`{ model: { dropout: 0.2 } }`) merges into
+ *    the family from below. A model without a family is `original`.
+ *  - no preset = the schema defaults, which equal the `paper-cnn` preset.
+ *  - the result is validated strictly (unknown keys are errors); every problem is reported
+ *    in one `ConfigError` as `field.path: message (allowed: ...)`.
+ *
+ * Defaults worth knowing:
+ *  - `optimizer.weightDecay` defaults follow PyTorch: 0 for Adam, 1e-2 for AdamW. (Adam's
+ *    weight decay is the coupled L2 penalty, AdamW's the decoupled one.)
+ *  - `schedule` step defaults (ours): stepSize 10, gamma 0.1.
+ *  - `threads: null` = all CPUs available to the process (see `resolveThreads`).
+ */
+import * as os from 'os';
+import { z } from 'zod';
+
+// ---------------------------------------------------------------------------
+// allowed-values table, used to build error messages
+
+/** Human description of allowed values per field; array items use `[]`. */
+const ALLOWED: Record<string, string> = {
+  model: "an object { family, ... } or a family name: 'original', 'lightweight', 'hoc'",
+  'model.family': 'original, lightweight, hoc',
+  'model.convFilters': '1 to 3 integers, each 1..1024',
+  'model.convFilters[]': 'integer 1..1024',
+  'model.padding': 'valid, same; lightweight and hoc: same only',
+  'model.dense': '0 to 3 integers, each 1..8192',
+  'model.dense[]': 'integer 1..8192',
+  'model.dropout': 'number in [0, 1)',
+  'model.fusedHoc': 'true, false',
+  optimizer: 'an object { name, lr, weightDecay, betas }',
+  'optimizer.name': 'adam, adamw',
+  'optimizer.lr': 'number > 0',
+  'optimizer.weightDecay': 'number >= 0',
+  'optimizer.betas': '[beta1, beta2], each in [0, 1)',
+  'optimizer.betas[]': 'number in [0, 1)',
+  schedule: "'none', 'cosine', 'step' or an object { type, ... }",
+  'schedule.type': 'none, cosine, step',
+  'schedule.warmupEpochs': 'integer >= 0',
+  'schedule.minLr': 'number >= 0, not above optimizer.lr',
+  'schedule.stepSize': 'integer >= 1',
+  'schedule.gamma': 'number in (0, 1]',
+  augment: 'an object { hflip, shift }',
+  'augment.hflip': 'true, false',
+  'augment.shift': 'integer 0..8 pixels',
+  batchSize: 'integer 1..65536',
+  epochs: 'integer >= 1',
+  earlyStopping: 'null (off) or an object { monitor, patience, minDelta, restoreBest }',
+  'earlyStopping.monitor': 'val_loss, val_acc',
+  'earlyStopping.patience': 'integer >= 0; 0 = never stop',
+  'earlyStopping.minDelta': 'number >= 0',
+  'earlyStopping.restoreBest': 'true, false',
+  seed: 'integer >= 0',
+  device: 'cpu, cuda, cuda:N, auto',
+  threads: 'integer >= 1, or null = all available CPUs',
+  valFraction: 'number in [0, 1)',
+  limit: 'integer >= 1 = images per class, or null = no limit',
+  data: 'a path string, or null = the embedded demo set',
+  outDir: 'a non-empty path string',
+  name: "null, or 1-100 characters from A-Z a-z 0-9 . _ - other than '.' and '..'",
+  threshold: 'number in [0, 1]',
+  amp: 'none, bf16, fp16',
+  channelsLast: 'true, false',
+};
+
+/** strict object whose unknown-key error lists the allowed keys */
+function strictObject<T extends z.ZodRawShape>(shape: T) {
+  const keys = Object.keys(shape).join(', ');
+  return z.strictObject(shape, {
+    error: (iss) => (iss.code === 'unrecognized_keys' ? `allowed keys: ${keys}` : undefined),
+  });
+}
+
+// ---------------------------------------------------------------------------
+// schema
+
+const filters = (def: number[]) =>
+  z
+    .array(z.int().min(1).max(1024))
+    .min(1)
+    .max(3)
+    .default(() => [...def]);
+const denseLayers = (def: number[]) =>
+  z
+    .array(z.int().min(1).max(8192))
+    .max(3)
+    .default(() => [...def]);
+const dropout = (def: number) => z.number().min(0).lt(1).default(def);
+
+export const OriginalModelSchema = strictObject({
+  family: z.literal('original'),
+  convFilters: filters([32, 32]),
+  padding: z.enum(['valid', 'same']).default('valid'),
+  dense: denseLayers([64]),
+  dropout: dropout(0),
+});
+
+export const LightweightModelSchema = strictObject({
+  family: z.literal('lightweight'),
+  convFilters: filters([16, 32]),
+  padding: z.literal('same').default('same'),
+  dense: denseLayers([64]),
+  dropout: dropout(0.5),
+});
+
+export const HocModelSchema = strictObject({
+  family: z.literal('hoc'),
+  convFilters: filters([16, 32]),
+  padding: z.literal('same').default('same'),
+  dense: denseLayers([64]),
+  dropout: dropout(0.5),
+  fusedHoc: z.boolean().default(true),
+});
+
+export const ModelSchema = z.discriminatedUnion('family', [OriginalModelSchema, LightweightModelSchema, HocModelSchema]);
+
+export const OptimizerSchema = strictObject({
+  name: z.enum(['adam', 'adamw']).default('adam'),
+  lr: z.number().gt(0).default(1e-3),
+  weightDecay: z.number().min(0).optional(),
+  betas: z
+    .tuple([z.number().min(0).lt(1), z.number().min(0).lt(1)])
+    .default(() => [0.9, 0.999] as [number, number]),
+}).transform((o) => ({
+  name: o.name,
+  lr: o.lr,
+  weightDecay: o.weightDecay ?? (o.name === 'adamw' ? 1e-2 : 0),
+  betas: o.betas,
+}));
+
+export const ScheduleSchema = z.discriminatedUnion('type', [
+  strictObject({ type: z.literal('none') }),
+  strictObject({
+    type: z.literal('cosine'),
+    warmupEpochs: z.int().min(0).default(0),
+    minLr: z.number().min(0).default(0),
+  }),
+  strictObject({
+    type: z.literal('step'),
+    stepSize: z.int().min(1).default(10),
+    gamma: z.number().gt(0).max(1).default(0.1),
+  }),
+]);
+
+export const AugmentSchema = strictObject({
+  hflip: z.boolean().default(false),
+  shift: z.int().min(0).max(8).default(0),
+});
+
+export const EarlyStoppingSchema = strictObject({
+  monitor: z.enum(['val_loss', 'val_acc']).default('val_loss'),
+  patience: z.int().min(0).default(3),
+  minDelta: z.number().min(0).default(0),
+  restoreBest: z.boolean().default(true),
+});
+
+const NAME_RE = /^[A-Za-z0-9._-]{1,100}$/;
+
+export const TrainConfigSchema = strictObject({
+  model: ModelSchema.prefault({ family: 'original' }),
+  optimizer: OptimizerSchema.prefault({}),
+  schedule: ScheduleSchema.prefault({ type: 'none' }),
+  augment: AugmentSchema.prefault({}),
+  batchSize: z.int().min(1).max(65536).default(32),
+  epochs: z.int().min(1).default(30),
+  earlyStopping: EarlyStoppingSchema.nullable().default(null),
+  seed: z.int().min(0).default(42),
+  device: z
+    .string()
+    .regex(/^(cpu|cuda|cuda:\d+|auto)$/)
+    .default('auto'),
+  threads: z.int().min(1).nullable().default(null),
+  valFraction: z.number().min(0).lt(1).default(0.1),
+  limit: z.int().min(1).nullable().default(null),
+  data: z.string().min(1).nullable().default(null),
+  outDir: z.string().min(1).default('runs'),
+  name: z
+    .string()
+    .regex(NAME_RE)
+    .refine((s) => s !== '.' && s !== '..')
+    .nullable()
+    .default(null),
+  threshold: z.number().min(0).max(1).default(0.5),
+  amp: z.enum(['none', 'bf16', 'fp16']).default('none'),
+  channelsLast: z.boolean().default(false),
+}).superRefine((c, ctx) => {
+  if (c.amp !== 'none' && c.device === 'cpu') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['amp'],
+      message: `mixed precision '${c.amp}' needs a CUDA device, but device is 'cpu' (use amp 'none' or device cuda/auto)`,
+    });
+  }
+  if (c.schedule.type === 'cosine' && c.schedule.minLr > c.optimizer.lr) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['schedule', 'minLr'],
+      message: `must not exceed optimizer.lr (${c.optimizer.lr}), got ${c.schedule.minLr}`,
+    });
+  }
+});
+
+/** The validated, fully defaulted training config (plain JSON). */
+export type TrainConfig = z.output<typeof TrainConfigSchema>;
+/** What the schema accepts (defaulted fields optional); shorthands are handled by resolveConfig. */
+export type TrainConfigInput = z.input<typeof TrainConfigSchema>;
+export type ModelConfig = TrainConfig['model'];
+export type ModelFamily = ModelConfig['family'];
+export type OptimizerConfig = TrainConfig['optimizer'];
+export type ScheduleConfig = TrainConfig['schedule'];
+export type EarlyStoppingConfig = NonNullable<TrainConfig['earlyStopping']>;
+
+// ---------------------------------------------------------------------------
+// errors
+
+export interface ConfigIssue {
+  /** dotted field path, e.g. `model.convFilters[1]`; '' for the root */
+  path: string;
+  /** message without the path */
+  message: string;
+}
+
+/** Invalid configuration. `message` lists one `field.path: message (allowed: ...)` per line. */
+export class ConfigError extends Error {
+  readonly issues: ConfigIssue[];
+
+  constructor(issues: ConfigIssue[]) {
+    const lines = issues.map((i) => `  ${i.path || '(config)'}: ${i.message}`);
+    super(`Invalid training config (${issues.length} issue${issues.length === 1 ? '' : 's'}):\n${lines.join('\n')}`);
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let s = '';
+  for (const p of path) {
+    if (typeof p === 'number') s += `[${p}]`;
+    else s += s ? `.${String(p)}` : String(p);
+  }
+  return s;
+}
+
+/** table key: array indices collapsed to [] */
+function allowedKey(path: ReadonlyArray<PropertyKey>): string {
+  return formatPath(path.map((p) => (typeof p === 'number' ? -1 : p))).replace(/\[-1\]/g, '[]');
+}
+
+function show(v: unknown): string {
+  if (v === undefined) return 'undefined';
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
+  try {
+    const s = JSON.stringify(v);
+    return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+  } catch {
+    return String(v);
+  }
+}
+
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  return typeof v;
+}
+
+function withAllowed(path: ReadonlyArray<PropertyKey>, message: string): string {
+  const allowed = ALLOWED[allowedKey(path)];
+  return allowed ? `${message} (allowed: ${allowed})` : message;
+}
+
+function issuesFromZod(error: z.ZodError): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  for (const iss of error.issues) {
+    const raw = iss as z.core.$ZodIssue & { input?: unknown };
+    const input = raw.input;
+    const path = iss.path;
+    switch (iss.code) {
+      case 'unrecognized_keys': {
+        const allowed = iss.message.startsWith('allowed keys: ') ? iss.message.slice('allowed keys: '.length) : '';
+        for (const key of iss.keys) {
+          out.push({
+            path: formatPath([...path, key]),
+            message: `unknown key${allowed ? ` (allowed keys${path.length ? ` in ${formatPath(path)}` : ''}: ${allowed})` : ''}`,
+          });
+        }
+        break;
+      }
+      case 'invalid_type': {
+        const msg =
+          input === undefined
+            ? 'is required'
+            : iss.expected === 'int' && typeof input === 'number'
+              ? `must be an integer, got ${show(input)}`
+              : `expected ${iss.expected}, got ${typeName(input)} ${show(input)}`;
+        out.push({ path: formatPath(path), message: withAllowed(path, msg) });
+        break;
+      }
+      case 'too_small':
+      case 'too_big': {
+        const small = iss.code === 'too_small';
+        const bound = small ? (iss as z.core.$ZodIssueTooSmall).minimum : (iss as z.core.$ZodIssueTooBig).maximum;
+        const inclusive = iss.inclusive ?? true;
+        let msg: string;
+        if (iss.origin === 'array' || iss.origin === 'set') {
+          const n = Array.isArray(input) ? input.length : '?';
+          msg = `must have ${small ? 'at least' : 'at most'} ${String(bound)} item(s), got ${n}`;
+        } else if (iss.origin === 'string') {
+          msg = small ? `must be at least ${String(bound)} character(s)` : `must be at most ${String(bound)} characters`;
+        } else {
+          const op = small ? (inclusive ? '>=' : '>') : inclusive ? '<=' : '<';
+          msg = `must be ${op} ${String(bound)}, got ${show(input)}`;
+        }
+        out.push({ path: formatPath(path), message: withAllowed(path, msg) });
+        break;
+      }
+      case 'invalid_union': {
+        const disc = (iss as { discriminator?: string }).discriminator;
+        if (disc !== undefined) {
+          // path already ends in the discriminator key; input is the enclosing object
+          const value = input !== null && typeof input === 'object' ? (input as Record<string, unknown>)[disc] : input;
+          const msg = value === undefined ? 'is required' : `invalid value ${show(value)}`;
+          out.push({ path: formatPath(path), message: withAllowed(path, msg) });
+        } else {
+          out.push({ path: formatPath(path), message: withAllowed(path, `invalid value ${show(input)}`) });
+        }
+        break;
+      }
+      case 'invalid_value':
+      case 'invalid_format':
+        out.push({ path: formatPath(path), message: withAllowed(path, `invalid value ${show(input)}`) });
+        break;
+      case 'custom':
+        if (iss.message && iss.message !== 'Invalid input') out.push({ path: formatPath(path), message: iss.message });
+        else out.push({ path: formatPath(path), message: withAllowed(path, `invalid value ${show(input)}`) });
+        break;
+      default:
+        out.push({ path: formatPath(path), message: withAllowed(path, iss.message) });
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// presets
+
+export const PRESET_NAMES = ['paper-cnn', 'lightweight', 'hoc', 'lightweight-plus', 'hoc-plus'] as const;
+export type PresetName = (typeof PRESET_NAMES)[number];
+
+export interface Preset {
+  name: PresetName;
+  /** 'paper': reproduces the CIFAKE seed setup; 'ours': our own tuned recipe, not from the paper */
+  origin: 'paper' | 'ours';
+  description: string;
+  /** partial config; schema defaults fill the rest */
+  config: TrainConfigInput;
+}
+
+/** Our recipe for the '-plus' presets (not the paper's): AdamW + cosine + light augmentation. */
+const PLUS_RECIPE = {
+  optimizer: { name: 'adamw', lr: 2e-3, weightDecay: 5e-4 },
+  schedule: { type: 'cosine', warmupEpochs: 1, minLr: 0 },
+  augment: { hflip: true, shift: 2 },
+  batchSize: 32,
+  epochs: 40,
+  earlyStopping: { monitor: 'val_loss', patience: 8, minDelta: 0, restoreBest: true },
+} as const satisfies Partial<TrainConfigInput>;
+
+function freeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) freeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+export const PRESETS: Readonly<Record<PresetName, Preset>> = freeze({
+  'paper-cnn': {
+    name: 'paper-cnn',
+    origin: 'paper',
+    description: 'Bird & Lotfi CIFAKE CNN: conv 32-32 (valid padding), dense 64, Adam lr 1e-3, batch 32, 30 epochs, no early stopping',
+    config: {
+      model: { family: 'original' },
+      optimizer: { name: 'adam', lr: 1e-3 },
+      batchSize: 32,
+      epochs: 30,
+      earlyStopping: null,
+    },
+  },
+  lightweight: {
+    name: 'lightweight',
+    origin: 'paper',
+    description: 'lightweight CNN (conv 16-32, same padding, batch norm, dense 64, dropout 0.5), Adam lr 1e-3, batch 32, 30 epochs, early stopping on val_loss (patience 3, restore best)',
+    config: {
+      model: { family: 'lightweight' },
+      optimizer: { name: 'adam', lr: 1e-3 },
+      batchSize: 32,
+      epochs: 30,
+      earlyStopping: { monitor: 'val_loss', patience: 3, restoreBest: true },
+    },
+  },
+  hoc: {
+    name: 'hoc',
+    origin: 'paper',
+    description: 'lightweight CNN with higher-order (x, x²) convolutions, fused; same training as lightweight',
+    config: {
+      model: { family: 'hoc' },
+      optimizer: { name: 'adam', lr: 1e-3 },
+      batchSize: 32,
+      epochs: 30,
+      earlyStopping: { monitor: 'val_loss', patience: 3, restoreBest: true },
+    },
+  },
+  'lightweight-plus': {
+    name: 'lightweight-plus',
+    origin: 'ours',
+    description: 'ours, not the paper: lightweight CNN with AdamW lr 2e-3 wd 5e-4, cosine schedule (1 warmup epoch), hflip + 2px shift, 40 epochs, early stopping patience 8',
+    config: { model: { family: 'lightweight' }, ...PLUS_RECIPE },
+  },
+  'hoc-plus': {
+    name: 'hoc-plus',
+    origin: 'ours',
+    description: 'ours, not the paper: HOC CNN with AdamW lr 2e-3 wd 5e-4, cosine schedule (1 warmup epoch), hflip + 2px shift, 40 epochs, early stopping patience 8',
+    config: { model: { family: 'hoc' }, ...PLUS_RECIPE },
+  },
+});
+
+export function isPresetName(s: unknown): s is PresetName {
+  return typeof s === 'string' && (PRESET_NAMES as readonly string[]).includes(s);
+}
+
+// ---------------------------------------------------------------------------
+// resolution
+
+type Obj = Record<string, unknown>;
+
+function isPlainObject(v: unknown): v is Obj {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+function clone<T>(v: T): T {
+  if (Array.isArray(v)) return v.map(clone) as T;
+  if (isPlainObject(v)) {
+    const o: Obj = {};
+    for (const [k, x] of Object.entries(v)) if (x !== undefined) o[k] = clone(x);
+    return o as T;
+  }
+  return v;
+}
+
+/** expand shorthands of one layer (returns a fresh object) */
+function normalizeLayer(layer: unknown, where: string): Obj {
+  if (layer === undefined || layer === null) return {};
+  if (!isPlainObject(layer)) {
+    throw new ConfigError([{ path: '', message: `${where} must be a plain object, got ${typeName(layer)}` }]);
+  }
+  const o = clone(layer);
+  if (typeof o.model === 'string') o.model = { family: o.model };
+  if (typeof o.schedule === 'string') o.schedule = { type: o.schedule };
+  if (o.earlyStopping === false) o.earlyStopping = null;
+  else if (o.earlyStopping === true) o.earlyStopping = {};
+  return o;
+}
+
+/** discriminator keys: a layer that changes these replaces the object below instead of merging */
+const DISCRIMINATORS: Record<string, string> = { model: 'family', schedule: 'type' };
+
+function deepMerge(base: Obj, over: Obj, path: string[] = []): Obj {
+  const out: Obj = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue;
+    const b = out[k];
+    if (isPlainObject(v) && isPlainObject(b)) {
+      const disc = path.length === 0 ? DISCRIMINATORS[k] : undefined;
+      if (disc && v[disc] !== undefined && v[disc] !== b[disc]) out[k] = clone(v);
+      else out[k] = deepMerge(b, v, [...path, k]);
+    } else {
+      out[k] = clone(v);
+    }
+  }
+  return out;
+}
+
+export interface ResolveOptions {
+  /** preset name (default: none = schema defaults, which equal 'paper-cnn') */
+  preset?: PresetName | string | null;
+  /** parsed JSON config file */
+  file?: unknown;
+  /** CLI flags etc.; `undefined` values are ignored */
+  overrides?: unknown;
+}
+
+/**
+ * Merge preset ← file ← overrides and validate. Throws `ConfigError` listing every problem.
+ */
+export function resolveConfig(options: ResolveOptions = {}): TrainConfig {
+  const { preset, file, overrides } = options;
+  let base: Obj = {};
+  if (preset !== undefined && preset !== null) {
+    if (!isPresetName(preset)) {
+      throw new ConfigError([{ path: 'preset', message: `unknown preset ${show(preset)} (allowed: ${PRESET_NAMES.join(', ')})` }]);
+    }
+    base = normalizeLayer(PRESETS[preset].config, 'preset');
+  }
+  let merged = deepMerge(base, normalizeLayer(file, 'config file'));
+  merged = deepMerge(merged, normalizeLayer(overrides, 'overrides'));
+  if (isPlainObject(merged.model) && merged.model.family === undefined) {
+    merged.model = { family: 'original', ...merged.model };
+  }
+  return validateConfig(merged);
+}
+
+/** Validate an already merged object (no shorthands); throws ConfigError. */
+export function validateConfig(input: unknown): TrainConfig {
+  const r = TrainConfigSchema.safeParse(input, { reportInput: true });
+  if (!r.success) throw new ConfigError(issuesFromZod(r.error));
+  return r.data;
+}
+
+// ---------------------------------------------------------------------------
+// helpers for the fit loop / CLI
+
+/**
+ * Learning rate at `epoch` (0-based). `epoch` may be fractional (epoch + batch/batches)
+ * for per-iteration updates; integer epochs give the per-epoch schedule.
+ *  - none:   lr
+ *  - step:   lr · gamma^floor(epoch / stepSize)
+ *  - cosine: linear warmup for W = warmupEpochs epochs, lr · (epoch + 1) / (W + 1) (so no
+ *            epoch trains at 0 and the ramp meets the cosine continuously at epoch W), then
+ *            minLr + (lr − minLr) · ½ · (1 + cos(π · (epoch − W) / (epochs − W))),
+ *            i.e. the cosine reaches minLr at `epochs` (one past the last epoch, as
+ *            PyTorch's CosineAnnealingLR(T_max = epochs − W)); clamped at minLr beyond.
+ */
+export function lrAtEpoch(config: Pick<TrainConfig, 'optimizer' | 'schedule' | 'epochs'>, epoch: number): number {
+  if (!(Number.isFinite(epoch) && epoch >= 0)) throw new RangeError(`lrAtEpoch: epoch must be a number >= 0, got ${String(epoch)}`);
+  const lr = config.optimizer.lr;
+  const s = config.schedule;
+  switch (s.type) {
+    case 'none':
+      return lr;
+    case 'step':
+      return lr * Math.pow(s.gamma, Math.floor(epoch / s.stepSize));
+    case 'cosine': {
+      const w = s.warmupEpochs;
+      if (epoch < w) return (lr * (epoch + 1)) / (w + 1);
+      const span = config.epochs - w;
+      if (span <= 0) return lr;
+      const t = Math.min(1, (epoch - w) / span);
+      return s.minLr + (lr - s.minLr) * 0.5 * (1 + Math.cos(Math.PI * t));
+    }
+  }
+}
+
+/** Model spec object expected by the native addon. */
+export interface ModelSpec {
+  family: ModelFamily;
+  convFilters: number[];
+  dense: number[];
+  dropout: number;
+  padding: 'valid' | 'same';
+  batchNorm: boolean;
+  hoc: boolean;
+  fusedHoc: boolean;
+}
+
+export function modelSpecOf(model: ModelConfig): ModelSpec {
+  const common = { convFilters: [...model.convFilters], dense: [...model.dense], dropout: model.dropout };
+  switch (model.family) {
+    case 'original':
+      return { family: 'original', ...common, padding: model.padding, batchNorm: false, hoc: false, fusedHoc: false };
+    case 'lightweight':
+      return { family: 'lightweight', ...common, padding: 'same', batchNorm: true, hoc: false, fusedHoc: false };
+    case 'hoc':
+      return { family: 'hoc', ...common, padding: 'same', batchNorm: true, hoc: true, fusedHoc: model.fusedHoc };
+  }
+}
+
+/** Number of CPU threads to use: `threads`, or all CPUs available to the process when null. */
+export function resolveThreads(threads: number | null): number {
+  return threads ?? Math.max(1, os.availableParallelism());
+}
+
+function fmtNum(x: number): string {
+  return Number.isInteger(x) ? String(x) : x.toPrecision(3).replace(/\.?0+(e|$)/, '$1');
+}
+
+/**
+ * Short one-line description, e.g.
+ * `hoc conv[16,32] dense[64] drop 0.5 fused | adamw lr 0.002 wd 0.0005 cosine(warmup 1) | batch 32 x 40 ep | ES val_loss p8 | aug hflip shift 2 | seed 42 device auto`
+ */
+export function describeConfig(c: TrainConfig): string {
+  const m = c.model;
+  let model = `${m.family} conv[${m.convFilters.join(',')}]${m.family === 'original' ? ` ${m.padding}` : ''} dense[${m.dense.join(',')}] drop ${fmtNum(m.dropout)}`;
+  if (m.family === 'hoc') model += m.fusedHoc ? ' fused' : ' unfused';
+  const o = c.optimizer;
+  let opt = `${o.name} lr ${fmtNum(o.lr)}${o.weightDecay ? ` wd ${fmtNum(o.weightDecay)}` : ''}`;
+  const s = c.schedule;
+  if (s.type === 'cosine') opt += ` cosine(warmup ${s.warmupEpochs}${s.minLr ? `, min ${fmtNum(s.minLr)}` : ''})`;
+  else if (s.type === 'step') opt += ` step(${s.stepSize}, x${fmtNum(s.gamma)})`;
+  const es = c.earlyStopping ? `ES ${c.earlyStopping.monitor} p${c.earlyStopping.patience}` : 'no ES';
+  const aug = c.augment.hflip || c.augment.shift ? `aug${c.augment.hflip ? ' hflip' : ''}${c.augment.shift ? ` shift ${c.augment.shift}` : ''}` : 'no aug';
+  const extra = [c.amp !== 'none' ? `amp ${c.amp}` : '', c.channelsLast ? 'channels-last' : '', c.limit !== null ? `limit ${c.limit}/class` : '']
+    .filter(Boolean)
+    .join(' ');
+  return `${model} | ${opt} | batch ${c.batchSize} x ${c.epochs} ep | ${es} | ${aug} | seed ${c.seed} device ${c.device}${extra ? ` ${extra}` : ''}`;
+}
