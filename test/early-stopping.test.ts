@@ -88,6 +88,14 @@ describe('EarlyStopping', () => {
     expect(es2.update(2, 0.7)).to.deep.equal({ improved: true, stop: false, bestEpoch: 2, bestValue: 0.7, wait: 0 });
   });
 
+  it('±Infinity never counts as an improvement either', () => {
+    const acc = new EarlyStopping({ monitor: 'val_acc', patience: 3 });
+    expect(acc.update(1, Infinity)).to.deep.equal({ improved: false, stop: false, bestEpoch: null, bestValue: null, wait: 1 });
+    const loss = new EarlyStopping({ patience: 3 });
+    loss.update(1, 0.5);
+    expect(loss.update(2, -Infinity)).to.include({ improved: false, wait: 1, bestValue: 0.5 });
+  });
+
   it('patience 0, null or undefined never stops but still tracks the best', () => {
     const rising = [0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4];
     for (const patience of [0, null, undefined]) {

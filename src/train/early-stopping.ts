@@ -5,8 +5,9 @@
  *  - `mode` is derived from the monitor: `min` for `val_loss`, `max` for `val_acc`.
  *  - a value is an improvement iff it is strictly better than the best so far by more than
  *    `minDelta`: `value < best - minDelta` (min) / `value > best + minDelta` (max).
- *    The first finite value is always an improvement (best starts at ±Infinity).
- *    NaN never counts as an improvement (it only increases `wait`).
+ *    The first finite value is always an improvement.
+ *    Non-finite values (NaN, ±Infinity: a diverged run) never count as an improvement;
+ *    they only increase `wait`.
  *  - `wait` counts epochs since the last improvement; it resets to 0 on improvement.
  *  - `stop` is true when `wait >= patience`.
  *  - `patience` 0, null or undefined disables stopping (`stop` is never true) while the
@@ -140,9 +141,9 @@ export class EarlyStopping {
     return this._stoppedEpoch !== null;
   }
 
-  /** is `value` strictly better than the current best by more than minDelta? (NaN → false) */
+  /** is `value` strictly better than the current best by more than minDelta? (non-finite → false) */
   isImprovement(value: number): boolean {
-    if (Number.isNaN(value)) return false;
+    if (!Number.isFinite(value)) return false;
     return this.mode === 'min' ? value < this.best - this.minDelta : value > this.best + this.minDelta;
   }
 
