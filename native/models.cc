@@ -1,0 +1,115 @@
+#include "models.h"
+
+#include <stdexcept>
+
+namespace cifake {
+
+void validate_spec(const ModelSpec& s) {
+  if (s.conv_filters.empty() || s.conv_filters.size() > 3)
+    throw std::invalid_argument("model.convFilters: expected 1 to 3 conv layers, got " +
+                                std::to_string(s.conv_filters.size()));
+  for (auto f : s.conv_filters)
+    if (f < 1 || f > 1024) throw std::invalid_argument("model.convFilters: each must be in 1..1024");
+  if (s.dense.size() > 3)
+    throw std::invalid_argument("model.dense: expected 0 to 3 dense layers");
+  for (auto u : s.dense)
+    if (u < 1 || u > 8192) throw std::invalid_argument("model.dense: each must be in 1..8192");
+  if (!(s.dropout >= 0.0 && s.dropout < 1.0))
+    throw std::invalid_argument("model.dropout: must be in [0, 1)");
+  int64_t size = kImageSize;
+  for (size_t i = 0; i < s.conv_filters.size(); ++i) {
+    size = (s.same_padding ? size : size - 2) / 2;
+    if (size < 1)
+      throw std::invalid_argument("model.convFilters: " + std::to_string(s.conv_filters.size()) +
+                                  " valid-padded conv blocks shrink a 32x32 image to nothing");
+  }
+}
+
+ConvBlockImpl::ConvBlockImpl(int64_t in_channels, int64_t out_channels, const ModelSpec& spec)
+    : hoc_(spec.hoc), fused_(spec.fused_hoc), padding_(spec.same_padding ? 1 : 0) {
+  auto opts = torch::nn::Conv2dOptions(in_channels, out_channels, 3).padding(padding_);
+  conv_ = register_module("conv", torch::nn::Conv2d(opts));
+  if (hoc_) conv_sq_ = register_module("conv_sq", torch::nn::Conv2d(opts));
+  if (spec.batch_norm) bn_ = register_module("bn", torch::nn::BatchNorm2d(out_channels));
+}
+
+torch::Tensor ConvBlockImpl::features(const torch::Tensor& x) {
+  torch::Tensor y;
+  if (!hoc_) {
+    y = conv_->forward(x);
+  } else if (fused_) {
+    // conv(x) + conv'(x^2) == one conv over the channel concatenation [x, x^2] with stacked weights.
+    auto w = torch::cat({conv_->weight, conv_sq_->weight}, 1);
+    auto b = conv_->bias + conv_sq_->bias;
+    y = torch::conv2d(torch::cat({x, x * x}, 1), w, b, 1, padding_);
+  } else {
+    y = conv_->forward(x) + conv_sq_->forward(x * x);
+  }
+  if (bn_) y = bn_->forward(y);
+  return torch::relu(y);
+}
+
+CifakeNetImpl::CifakeNetImpl(const ModelSpec& spec) : spec_(spec) {
+  validate_spec(spec);
+  int64_t channels = kChannels, size = kImageSize;
+  for (size_t i = 0; i < spec.conv_filters.size(); ++i) {
+    blocks_.push_back(register_module("block" + std::to_string(i + 1),
+                                      ConvBlock(channels, spec.conv_filters[i], spec)));
+    channels = spec.conv_filters[i];
+    if (!spec.same_padding) size -= 2;
+    sizes_.push_back(size);
+    size /= 2;
+  }
+  int64_t features = channels * size * size;
+  for (size_t i = 0; i < spec.dense.size(); ++i) {
+    dense_.push_back(register_module("dense" + std::to_string(i + 1),
+                                     torch::nn::Linear(features, spec.dense[i])));
+    features = spec.dense[i];
+  }
+  if (spec.dropout > 0) dropout_ = register_module("dropout", torch::nn::Dropout(spec.dropout));
+  out_ = register_module("out", torch::nn::Linear(features, 1));
+}
+
+torch::Tensor CifakeNetImpl::forward(const torch::Tensor& input, const std::string& tap_layer,
+                                     torch::Tensor* tap) {
+  auto x = input;
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    auto a = blocks_[i]->features(x);
+    x = blocks_[i]->pool(a);
+    if (tap && !tap_layer.empty()) {
+      auto n = std::to_string(i + 1);
+      if (tap_layer == "conv" + n) *tap = a;
+      if (tap_layer == "pool" + n) *tap = x;
+    }
+  }
+  x = x.flatten(1);
+  for (auto& d : dense_) x = torch::relu(d->forward(x));
+  if (dropout_) x = dropout_->forward(x);
+  return out_->forward(x).view({-1});
+}
+
+std::vector<std::string> CifakeNetImpl::layer_names() const {
+  std::vector<std::string> names;
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    names.push_back("conv" + std::to_string(i + 1));
+    names.push_back("pool" + std::to_string(i + 1));
+  }
+  return names;
+}
+
+int64_t CifakeNetImpl::layer_size(const std::string& name) const {
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    auto n = std::to_string(i + 1);
+    if (name == "conv" + n) return sizes_[i];
+    if (name == "pool" + n) return sizes_[i] / 2;
+  }
+  return -1;
+}
+
+int64_t CifakeNetImpl::parameter_count() const {
+  int64_t n = 0;
+  for (const auto& p : parameters()) n += p.numel();
+  return n;
+}
+
+}  // namespace cifake

@@ -1,0 +1,74 @@
+// The CIFAKE model families as one configurable network: a stack of conv blocks then a dense head.
+//   original    (Bird & Lotfi): conv3x3 + ReLU + maxpool2 blocks, valid padding, dense head, no BN.
+//   lightweight: conv3x3 (same) + BN + ReLU + maxpool2 blocks, dense 64 + ReLU, dropout 0.5.
+//   hoc:         as lightweight, but each conv is a diagonal higher-order block conv(x) + conv'(x^2).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+namespace cifake {
+
+constexpr int64_t kImageSize = 32;
+constexpr int64_t kChannels = 3;
+
+struct ModelSpec {
+  std::string family = "lightweight";  // original | lightweight | hoc (informational; the flags decide)
+  std::vector<int64_t> conv_filters = {16, 32};
+  std::vector<int64_t> dense = {64};
+  double dropout = 0.5;
+  bool same_padding = true;
+  bool batch_norm = true;
+  bool hoc = false;
+  bool fused_hoc = true;  // hoc only: one conv over [x, x^2] instead of two convs, same parameters
+};
+
+// Validates a spec; throws std::invalid_argument naming the field.
+void validate_spec(const ModelSpec& spec);
+
+// One conv block: conv (+ conv' on x^2) (+ BN) + ReLU, then maxpool 2.
+class ConvBlockImpl : public torch::nn::Module {
+ public:
+  ConvBlockImpl(int64_t in_channels, int64_t out_channels, const ModelSpec& spec);
+  // Activation after ReLU, before pooling (the Grad-CAM layer).
+  torch::Tensor features(const torch::Tensor& x);
+  torch::Tensor pool(const torch::Tensor& a) { return torch::max_pool2d(a, 2); }
+
+ private:
+  bool hoc_, fused_;
+  int64_t padding_;
+  torch::nn::Conv2d conv_{nullptr}, conv_sq_{nullptr};
+  torch::nn::BatchNorm2d bn_{nullptr};
+};
+TORCH_MODULE(ConvBlock);
+
+class CifakeNetImpl : public torch::nn::Module {
+ public:
+  explicit CifakeNetImpl(const ModelSpec& spec);
+
+  // x: float N x 3 x 32 x 32 in [0, 1]. Returns logits N.
+  // When tap_layer names a layer ("conv1".."convK" before pooling, "pool1".."poolK" after), its
+  // activation is stored in *tap from the same forward pass.
+  torch::Tensor forward(const torch::Tensor& x, const std::string& tap_layer = "",
+                        torch::Tensor* tap = nullptr);
+
+  std::vector<std::string> layer_names() const;
+  std::string default_cam_layer() const { return "conv" + std::to_string(blocks_.size()); }
+  // Spatial size of a layer's activation (square).
+  int64_t layer_size(const std::string& name) const;
+  int64_t parameter_count() const;
+  const ModelSpec& spec() const { return spec_; }
+
+ private:
+  ModelSpec spec_;
+  std::vector<ConvBlock> blocks_;
+  std::vector<int64_t> sizes_;  // spatial size after each block's conv (before pool)
+  std::vector<torch::nn::Linear> dense_;
+  torch::nn::Dropout dropout_{nullptr};
+  torch::nn::Linear out_{nullptr};
+};
+TORCH_MODULE(CifakeNet);
+
+}  // namespace cifake

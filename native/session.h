@@ -1,0 +1,51 @@
+// The JS class `Session`: one model, its optimizer and data on one device, driven from one
+// worker thread. Every method validates its arguments on the JS thread, then queues the work.
+#pragma once
+
+#include "trainer.h"
+#include "worker.h"
+
+#include <napi.h>
+
+#include <atomic>
+#include <memory>
+
+namespace cifake {
+
+class Session : public Napi::ObjectWrap<Session> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit Session(const Napi::CallbackInfo& info);
+  ~Session() override;
+
+ private:
+  Napi::Value SetData(const Napi::CallbackInfo& info);
+  Napi::Value DropData(const Napi::CallbackInfo& info);
+  Napi::Value TrainEpoch(const Napi::CallbackInfo& info);
+  Napi::Value Predict(const Napi::CallbackInfo& info);
+  Napi::Value GradCam(const Napi::CallbackInfo& info);
+  Napi::Value Snapshot(const Napi::CallbackInfo& info);
+  Napi::Value Restore(const Napi::CallbackInfo& info);
+  Napi::Value Save(const Napi::CallbackInfo& info);
+  Napi::Value Load(const Napi::CallbackInfo& info);
+  Napi::Value State(const Napi::CallbackInfo& info);
+  Napi::Value Cancel(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value Describe(const Napi::CallbackInfo& info);
+
+  Worker& worker(Napi::Env env);
+  Napi::Promise run(const Napi::CallbackInfo& info, std::vector<Napi::Value> keep, std::function<JsResult()> work);
+  void shutdown();
+  static void CleanupHook(void* self);
+
+  napi_env env_ = nullptr;
+
+  std::shared_ptr<Trainer> trainer_;
+  std::unique_ptr<Worker> worker_;
+  // Epochs are numbered as they are queued; cancel() cancels every epoch queued before it.
+  std::shared_ptr<std::atomic<uint64_t>> cancel_below_ = std::make_shared<std::atomic<uint64_t>>(0);
+  uint64_t next_epoch_ticket_ = 0;
+  bool disposed_ = false;
+};
+
+}  // namespace cifake
