@@ -14,7 +14,7 @@ export function labelName(label: Label): 'FAKE' | 'REAL' {
   return LABEL_NAMES[label];
 }
 
-export function assertObject(fn: string, what: string, value: unknown): asserts value is Record<string, unknown> {
+export function assertObject(fn: string, what: string, value: unknown): asserts value is object {
   if (value === null || typeof value !== 'object') {
     throw new TypeError(`${fn}: ${what} must be an object, got ${describe(value)}`);
   }

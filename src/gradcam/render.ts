@@ -1,0 +1,527 @@
+/**
+ * Grad-CAM overlays and triptychs (original | heatmap | overlay + caption).
+ *
+ * Pixel pipeline for one sample:
+ *  - image: CHW uint8 -> HWC -> sharp nearest-neighbour upscale by `scale`
+ *    (32x32 -> 256x256 at the default scale 8, so single pixels stay visible);
+ *  - map: normalised (map / max, or against a shared `vmax`) -> bilinearly
+ *    resampled to the display size with align_corners=False semantics
+ *    (resample.ts) -> colormap lookup;
+ *  - overlay: sharp composite of the heatmap over the image with opacity
+ *    `alpha` (alpha 0 gives the upscaled image, alpha 1 the heatmap,
+ *    byte-exactly);
+ *  - everything is composited onto a white canvas and encoded by sharp.
+ */
+import sharp from 'sharp';
+import { applyColormap, assertColormapName, ColormapName, DEFAULT_COLORMAP } from './colormap';
+import { chwToHwc, mapMax, resizeBilinear, scaleMap } from './resample';
+import { resolveTextRenderer, textOverlay, TextLine, TextRendererChoice, TextRendererInfo } from './text';
+import {
+  assertImage,
+  assertLabel,
+  assertMap,
+  assertNonNegativeFinite,
+  assertObject,
+  assertPositiveFinite,
+  assertPositiveInt,
+  assertUnitInterval,
+  describe,
+  Label,
+  labelName,
+} from './validate';
+
+// ---------------------------------------------------------------------------
+// Public types
+
+export interface Rect {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** What the native side hands over for one image. */
+export interface GradcamSample {
+  /** 3*imageHeight*imageWidth uint8, CHW planar (all R, then G, then B). */
+  image: Uint8Array;
+  /** height*width non-negative Grad-CAM values, row-major. */
+  map: Float32Array | Float64Array;
+  /** Map width (32 when upsampled natively; raw layer sizes such as 16 or 13 are fine). */
+  width: number;
+  /** Map height. */
+  height: number;
+  /** Image width in pixels (default 32). */
+  imageWidth?: number;
+  /** Image height in pixels (default 32). */
+  imageHeight?: number;
+  /** Raw maximum of the map before any normalisation; enables shared scales. */
+  rawMax?: number;
+  fileName?: string;
+  /** Model probability of REAL (label 1). */
+  pReal: number;
+  /** Predicted label; default pReal >= 0.5 ? REAL : FAKE. */
+  predicted?: Label;
+  /** True label, when known. */
+  label?: Label | null;
+}
+
+export interface RenderStyle {
+  /** Default 'viridis'. */
+  colormap?: ColormapName;
+  /** Heatmap opacity in the overlay, in [0, 1]. Default 0.5. */
+  alpha?: number;
+  /** Integer display scale: image pixels become scale x scale blocks. Default 8. */
+  scale?: number;
+  /**
+   * Raw Grad-CAM value drawn at the top of the colour scale. Default: each
+   * map's own maximum (per-image normalisation).
+   */
+  vmax?: number;
+  /** Caption text renderer; default 'auto' (SVG if a font is found, else bitmap). */
+  textRenderer?: TextRendererChoice;
+}
+
+export interface OverlayOptions extends RenderStyle {
+  image: Uint8Array;
+  map: Float32Array | Float64Array;
+  width: number;
+  height: number;
+  imageWidth?: number;
+  imageHeight?: number;
+  rawMax?: number;
+  /** Optional caption below the overlay, one string per line. */
+  caption?: string | string[];
+}
+
+export type TriptychOptions = GradcamSample & RenderStyle;
+
+export type ItemMode = 'triptych' | 'overlay';
+
+export interface ItemLayoutOptions {
+  imageWidth?: number;
+  imageHeight?: number;
+  scale?: number;
+  mode?: ItemMode;
+}
+
+export interface ItemLayout {
+  mode: ItemMode;
+  /** Top-left corner of the item (0, 0 unless offset into a sheet). */
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  /** Display size of each panel (image size times scale). */
+  panelWidth: number;
+  panelHeight: number;
+  panels: { original?: Rect; heatmap?: Rect; overlay: Rect };
+  caption: Rect;
+  captionLines: number;
+}
+
+// ---------------------------------------------------------------------------
+// Layout constants
+
+export const ITEM_PADDING = 6;
+export const PANEL_GAP = 8;
+export const CAPTION_GAP = 4;
+export const CAPTION_FONT_SIZE = 13;
+export const CAPTION_LINE_HEIGHT = 19;
+export const FRAME_WIDTH = 3;
+export const WRONG_COLOR = '#cc0000';
+export const TEXT_COLOR = '#111111';
+export const BACKGROUND = '#ffffff';
+export const MAX_SCALE = 64;
+const MAX_IMAGE_SIDE = 4096;
+const MAX_MAP_SIDE = 4096;
+
+function captionLinesFor(contentWidth: number): number {
+  return contentWidth >= 600 ? 1 : contentWidth >= 400 ? 2 : 3;
+}
+
+/** Geometry of one triptych (or single overlay) with its caption. */
+export function itemLayout(options: ItemLayoutOptions = {}): ItemLayout {
+  const fn = 'itemLayout';
+  assertObject(fn, 'options', options);
+  const iw = options.imageWidth ?? 32;
+  const ih = options.imageHeight ?? 32;
+  const scale = options.scale ?? 8;
+  const mode = options.mode ?? 'triptych';
+  assertPositiveInt(fn, 'imageWidth', iw, MAX_IMAGE_SIDE);
+  assertPositiveInt(fn, 'imageHeight', ih, MAX_IMAGE_SIDE);
+  assertPositiveInt(fn, 'scale', scale, MAX_SCALE);
+  if (mode !== 'triptych' && mode !== 'overlay') {
+    throw new RangeError(`${fn}: mode must be 'triptych' or 'overlay', got ${describe(mode)}`);
+  }
+  const pw = iw * scale;
+  const ph = ih * scale;
+  const nPanels = mode === 'triptych' ? 3 : 1;
+  const contentWidth = nPanels * pw + (nPanels - 1) * PANEL_GAP;
+  const captionLines = captionLinesFor(contentWidth);
+  const panelAt = (i: number): Rect => ({ x: ITEM_PADDING + i * (pw + PANEL_GAP), y: ITEM_PADDING, width: pw, height: ph });
+  const panels = mode === 'triptych' ? { original: panelAt(0), heatmap: panelAt(1), overlay: panelAt(2) } : { overlay: panelAt(0) };
+  const caption: Rect = {
+    x: ITEM_PADDING,
+    y: ITEM_PADDING + ph + CAPTION_GAP,
+    width: contentWidth,
+    height: captionLines * CAPTION_LINE_HEIGHT,
+  };
+  return {
+    mode,
+    x: 0,
+    y: 0,
+    width: contentWidth + 2 * ITEM_PADDING,
+    height: caption.y + caption.height + ITEM_PADDING,
+    panelWidth: pw,
+    panelHeight: ph,
+    panels,
+    caption,
+    captionLines,
+  };
+}
+
+/** Translate every rect of a layout by (dx, dy). */
+export function offsetItemLayout(layout: ItemLayout, dx: number, dy: number): ItemLayout {
+  const mv = (r: Rect): Rect => ({ ...r, x: r.x + dx, y: r.y + dy });
+  return {
+    ...layout,
+    x: layout.x + dx,
+    y: layout.y + dy,
+    panels: {
+      ...(layout.panels.original ? { original: mv(layout.panels.original) } : {}),
+      ...(layout.panels.heatmap ? { heatmap: mv(layout.panels.heatmap) } : {}),
+      overlay: mv(layout.panels.overlay),
+    },
+    caption: mv(layout.caption),
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Validation
+
+interface ResolvedStyle {
+  colormap: ColormapName;
+  alpha: number;
+  scale: number;
+  vmax: number | undefined;
+  textRenderer: TextRendererChoice | undefined;
+}
+
+export function resolveStyle(fn: string, style: RenderStyle): ResolvedStyle {
+  const colormap = style.colormap ?? DEFAULT_COLORMAP;
+  assertColormapName(fn, colormap);
+  const alpha = style.alpha ?? 0.5;
+  assertUnitInterval(fn, 'alpha', alpha);
+  const scale = style.scale ?? 8;
+  assertPositiveInt(fn, 'scale', scale, MAX_SCALE);
+  if (style.vmax !== undefined) assertPositiveFinite(fn, 'vmax', style.vmax);
+  const tr = style.textRenderer;
+  if (tr !== undefined && tr !== 'auto' && tr !== 'svg' && tr !== 'bitmap') {
+    throw new RangeError(`${fn}: textRenderer must be 'auto', 'svg' or 'bitmap', got ${describe(tr)}`);
+  }
+  return { colormap, alpha, scale, vmax: style.vmax, textRenderer: tr };
+}
+
+interface ResolvedSample {
+  image: Uint8Array;
+  map: Float32Array | Float64Array;
+  width: number;
+  height: number;
+  imageWidth: number;
+  imageHeight: number;
+  rawMax: number | undefined;
+  fileName: string;
+  pReal: number;
+  predicted: Label;
+  label: Label | null;
+}
+
+/** Validate one sample; `what` names it in messages (e.g. 'items[3]'). */
+export function resolveSample(fn: string, sample: GradcamSample, what = 'sample'): ResolvedSample {
+  assertObject(fn, what, sample);
+  const p = (field: string): string => (what === 'sample' ? field : `${what}.${field}`);
+  const imageWidth = sample.imageWidth ?? 32;
+  const imageHeight = sample.imageHeight ?? 32;
+  assertPositiveInt(fn, p('imageWidth'), imageWidth, MAX_IMAGE_SIDE);
+  assertPositiveInt(fn, p('imageHeight'), imageHeight, MAX_IMAGE_SIDE);
+  assertPositiveInt(fn, p('width'), sample.width, MAX_MAP_SIDE);
+  assertPositiveInt(fn, p('height'), sample.height, MAX_MAP_SIDE);
+  try {
+    assertImage(fn, sample.image, imageWidth, imageHeight);
+  } catch (e) {
+    throw relabel(e, `${fn}: image`, `${fn}: ${p('image')}`);
+  }
+  assertMap(fn, p('map'), sample.map, sample.width, sample.height);
+  if (sample.rawMax !== undefined) assertNonNegativeFinite(fn, p('rawMax'), sample.rawMax);
+  assertUnitInterval(fn, p('pReal'), sample.pReal);
+  const predicted: Label = sample.predicted ?? (sample.pReal >= 0.5 ? 1 : 0);
+  assertLabel(fn, p('predicted'), predicted);
+  const label = sample.label ?? null;
+  if (label !== null) assertLabel(fn, p('label'), label);
+  if (sample.fileName !== undefined && typeof sample.fileName !== 'string') {
+    throw new TypeError(`${fn}: ${p('fileName')} must be a string, got ${describe(sample.fileName)}`);
+  }
+  return {
+    image: sample.image,
+    map: sample.map,
+    width: sample.width,
+    height: sample.height,
+    imageWidth,
+    imageHeight,
+    rawMax: sample.rawMax,
+    fileName: sample.fileName ?? '(unnamed)',
+    pReal: sample.pReal,
+    predicted,
+    label,
+  };
+}
+
+function relabel(e: unknown, from: string, to: string): unknown {
+  if (e instanceof Error && e.message.startsWith(from)) e.message = to + e.message.slice(from.length);
+  return e;
+}
+
+// ---------------------------------------------------------------------------
+// Pixel helpers
+
+function asBuffer(a: Uint8Array): Buffer {
+  return Buffer.isBuffer(a) ? a : Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** The raw value of a sample's maximum: rawMax if given, else max(map). */
+export function sampleRawMax(sample: { map: ArrayLike<number>; rawMax?: number }): number {
+  return sample.rawMax ?? mapMax(sample.map);
+}
+
+/**
+ * Values in [0, 1] at map resolution: map / max(map) by default, or the raw
+ * values (map / max(map) * rawMax when rawMax is given, else map itself)
+ * divided by `vmax` and clipped at 1.
+ */
+export function normalizedValues(map: Float32Array | Float64Array, rawMax: number | undefined, vmax: number | undefined): Float32Array {
+  const m = mapMax(map);
+  if (vmax === undefined) return scaleMap(map, m);
+  if (rawMax === undefined) return scaleMap(map, vmax);
+  if (rawMax === 0 || m === 0) return new Float32Array(map.length);
+  return scaleMap(map, (vmax * m) / rawMax);
+}
+
+/** Colormapped heatmap at display size, interleaved RGB. */
+export function heatmapRGB(
+  map: Float32Array | Float64Array,
+  width: number,
+  height: number,
+  outWidth: number,
+  outHeight: number,
+  colormap: ColormapName,
+  rawMax?: number,
+  vmax?: number,
+): Uint8Array {
+  const values = normalizedValues(map, rawMax, vmax);
+  const up = width === outWidth && height === outHeight ? values : resizeBilinear(values, width, height, outWidth, outHeight);
+  return applyColormap(up, colormap);
+}
+
+/** Nearest-neighbour upscale of a CHW image by an integer factor (sharp), RGB. */
+export async function upscaleImage(image: Uint8Array, imageWidth: number, imageHeight: number, scale: number): Promise<Buffer> {
+  const hwc = chwToHwc(image, imageWidth, imageHeight);
+  const { data, info } = await sharp(hwc, { raw: { width: imageWidth, height: imageHeight, channels: 3 } })
+    .resize(imageWidth * scale, imageHeight * scale, { kernel: 'nearest', fit: 'fill' })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return info.channels === 3 ? data : dropAlpha(data, info.width * info.height, info.channels);
+}
+
+function dropAlpha(data: Buffer, pixels: number, channels: number): Buffer {
+  const out = Buffer.allocUnsafe(pixels * 3);
+  for (let p = 0; p < pixels; p++) {
+    out[3 * p] = data[p * channels]!;
+    out[3 * p + 1] = data[p * channels + 1]!;
+    out[3 * p + 2] = data[p * channels + 2]!;
+  }
+  return out;
+}
+
+/** Heatmap over image at opacity alpha, composited by sharp; RGB out. */
+export async function blendOverlay(base: Uint8Array, heat: Uint8Array, width: number, height: number, alpha: number): Promise<Buffer> {
+  const pixels = width * height;
+  const a = Math.round(alpha * 255);
+  const rgba = Buffer.allocUnsafe(pixels * 4);
+  for (let p = 0; p < pixels; p++) {
+    rgba[4 * p] = heat[3 * p]!;
+    rgba[4 * p + 1] = heat[3 * p + 1]!;
+    rgba[4 * p + 2] = heat[3 * p + 2]!;
+    rgba[4 * p + 3] = a;
+  }
+  const { data, info } = await sharp(asBuffer(base), { raw: { width, height, channels: 3 } })
+    .composite([{ input: rgba, raw: { width, height, channels: 4 }, left: 0, top: 0 }])
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return info.channels === 3 ? data : dropAlpha(data, pixels, info.channels);
+}
+
+/** Composite layers onto a background canvas and encode an RGB PNG. */
+export async function composePNG(width: number, height: number, layers: sharp.OverlayOptions[], background = BACKGROUND): Promise<Buffer> {
+  const { data, info } = await sharp({ create: { width, height, channels: 3, background } })
+    .composite(layers)
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const rgb = info.channels === 3 ? data : dropAlpha(data, width * height, info.channels);
+  return sharp(rgb, { raw: { width, height, channels: 3 } }).png().toBuffer();
+}
+
+export function rawLayer(rgb: Uint8Array, rect: Rect): sharp.OverlayOptions {
+  return { input: asBuffer(rgb), raw: { width: rect.width, height: rect.height, channels: 3 }, left: rect.x, top: rect.y };
+}
+
+/** Solid-colour rectangle outline (inside rect) as composite layers. */
+export function frameLayers(rect: Rect, thickness: number, color: string): sharp.OverlayOptions[] {
+  const bg = color;
+  const t = Math.min(thickness, Math.floor(rect.width / 2), Math.floor(rect.height / 2));
+  if (t < 1) return [];
+  const solid = (x: number, y: number, w: number, h: number): sharp.OverlayOptions => ({
+    input: { create: { width: w, height: h, channels: 3, background: bg } },
+    left: x,
+    top: y,
+  });
+  return [
+    solid(rect.x, rect.y, rect.width, t),
+    solid(rect.x, rect.y + rect.height - t, rect.width, t),
+    solid(rect.x, rect.y + t, t, rect.height - 2 * t),
+    solid(rect.x + rect.width - t, rect.y + t, t, rect.height - 2 * t),
+  ];
+}
+
+// ---------------------------------------------------------------------------
+// Captions
+
+export function isWrong(sample: { predicted: Label; label: Label | null }): boolean {
+  return sample.label !== null && sample.label !== sample.predicted;
+}
+
+/**
+ * Caption lines for a sample: file name, P(REAL)=0.973, predicted REAL /
+ * true FAKE, and a red WRONG marker when the prediction is wrong. The file
+ * name is what gets shortened when space runs out.
+ */
+export function captionLines(sample: ResolvedSample, lines: number): TextLine[] {
+  const prob = `P(REAL)=${sample.pReal.toFixed(3)}`;
+  const truth = sample.label !== null ? ` / true ${labelName(sample.label)}` : '';
+  const wrong = isWrong(sample);
+  const mark = wrong ? [{ text: '  WRONG', color: WRONG_COLOR, bold: true }] : [];
+  const name = { text: sample.fileName, shrink: true, color: TEXT_COLOR };
+  if (lines <= 1) {
+    return [[name, { text: `  ${prob}  predicted ${labelName(sample.predicted)}${truth}`, color: TEXT_COLOR }, ...mark]];
+  }
+  if (lines === 2) {
+    return [[name, ...mark], [{ text: `${prob}  predicted ${labelName(sample.predicted)}${truth}`, color: TEXT_COLOR }]];
+  }
+  return [[name, ...mark], [{ text: prob, color: TEXT_COLOR }], [{ text: `pred ${labelName(sample.predicted)}${truth}`, color: TEXT_COLOR }]];
+}
+
+// ---------------------------------------------------------------------------
+// Items
+
+/**
+ * Composite layers drawing one sample (triptych or overlay + caption) with
+ * its top-left corner at (dx, dy). `sample` and `style` must be resolved.
+ */
+export async function itemLayers(
+  sample: ResolvedSample,
+  style: ResolvedStyle,
+  mode: ItemMode,
+  dx: number,
+  dy: number,
+  renderer: TextRendererInfo,
+): Promise<sharp.OverlayOptions[]> {
+  const layout = offsetItemLayout(
+    itemLayout({ imageWidth: sample.imageWidth, imageHeight: sample.imageHeight, scale: style.scale, mode }),
+    dx,
+    dy,
+  );
+  const pw = layout.panelWidth;
+  const ph = layout.panelHeight;
+  const base = await upscaleImage(sample.image, sample.imageWidth, sample.imageHeight, style.scale);
+  const heat = heatmapRGB(sample.map, sample.width, sample.height, pw, ph, style.colormap, sample.rawMax, style.vmax);
+  const overlay = await blendOverlay(base, heat, pw, ph, style.alpha);
+  const layers: sharp.OverlayOptions[] = [];
+  if (layout.panels.original) layers.push(rawLayer(base, layout.panels.original));
+  if (layout.panels.heatmap) layers.push(rawLayer(heat, layout.panels.heatmap));
+  layers.push(rawLayer(overlay, layout.panels.overlay));
+  layers.push(
+    textOverlay(
+      {
+        ...layout.caption,
+        lines: captionLines(sample, layout.captionLines),
+        fontSize: CAPTION_FONT_SIZE,
+        lineHeight: CAPTION_LINE_HEIGHT,
+      },
+      renderer,
+    ),
+  );
+  if (isWrong(sample)) layers.push(...frameLayers({ x: dx, y: dy, width: layout.width, height: layout.height }, FRAME_WIDTH, WRONG_COLOR));
+  return layers;
+}
+
+// ---------------------------------------------------------------------------
+// Public renderers
+
+/**
+ * The heatmap blended over the nearest-upscaled image, as a PNG of
+ * (imageWidth*scale) x (imageHeight*scale) pixels, or taller by the caption
+ * area (CAPTION_GAP + lines * CAPTION_LINE_HEIGHT) when `caption` is given.
+ */
+export async function renderOverlay(options: OverlayOptions): Promise<Buffer> {
+  const fn = 'renderOverlay';
+  assertObject(fn, 'options', options);
+  const style = resolveStyle(fn, options);
+  const sample = resolveSample(fn, { ...options, pReal: 0.5 });
+  let captionText: string[] = [];
+  if (options.caption !== undefined) {
+    const c = options.caption;
+    if (typeof c === 'string') captionText = [c];
+    else if (Array.isArray(c) && c.every((l) => typeof l === 'string')) captionText = c;
+    else throw new TypeError(`${fn}: caption must be a string or an array of strings, got ${describe(c)}`);
+  }
+  const pw = sample.imageWidth * style.scale;
+  const ph = sample.imageHeight * style.scale;
+  const base = await upscaleImage(sample.image, sample.imageWidth, sample.imageHeight, style.scale);
+  const heat = heatmapRGB(sample.map, sample.width, sample.height, pw, ph, style.colormap, sample.rawMax, style.vmax);
+  const overlay = await blendOverlay(base, heat, pw, ph, style.alpha);
+  if (captionText.length === 0) {
+    return sharp(overlay, { raw: { width: pw, height: ph, channels: 3 } }).png().toBuffer();
+  }
+  const renderer = await resolveTextRenderer(fn, style.textRenderer);
+  const height = ph + CAPTION_GAP + captionText.length * CAPTION_LINE_HEIGHT;
+  return composePNG(pw, height, [
+    rawLayer(overlay, { x: 0, y: 0, width: pw, height: ph }),
+    textOverlay(
+      {
+        x: 0,
+        y: ph + CAPTION_GAP,
+        width: pw,
+        height: captionText.length * CAPTION_LINE_HEIGHT,
+        lines: captionText.map((t) => [{ text: t, shrink: true, color: TEXT_COLOR }]),
+        fontSize: CAPTION_FONT_SIZE,
+        lineHeight: CAPTION_LINE_HEIGHT,
+      },
+      renderer,
+    ),
+  ]);
+}
+
+/**
+ * original | heatmap | overlay side by side with a caption below (file
+ * name, P(REAL), predicted / true label, red WRONG marker and red frame when
+ * misclassified). Size: itemLayout({ mode: 'triptych', ... }).
+ */
+export async function renderTriptych(options: TriptychOptions): Promise<Buffer> {
+  const fn = 'renderTriptych';
+  assertObject(fn, 'options', options);
+  const style = resolveStyle(fn, options);
+  const sample = resolveSample(fn, options);
+  const renderer = await resolveTextRenderer(fn, style.textRenderer);
+  const layout = itemLayout({ imageWidth: sample.imageWidth, imageHeight: sample.imageHeight, scale: style.scale, mode: 'triptych' });
+  const layers = await itemLayers(sample, style, 'triptych', 0, 0, renderer);
+  return composePNG(layout.width, layout.height, layers);
+}
