@@ -15,6 +15,7 @@ import {
   Rect,
   RenderStyle,
   resolveSample,
+  MAX_SCALE,
   resolveStyle,
   sampleRawMax,
   TEXT_COLOR,
@@ -168,6 +169,7 @@ function galleryGeometry(fn: string, items: readonly GalleryItem[], options: Gal
     throw new RangeError(`${fn}: normalize must be 'per-image' or 'shared', got ${describe(options.normalize)}`);
   }
   const scale = options.scale ?? 8;
+  assertPositiveInt(fn, 'scale', scale, MAX_SCALE);
   items.forEach((it, i) => assertObject(fn, `items[${i}]`, it));
   const iw = items[0]!.imageWidth ?? 32;
   const ih = items[0]!.imageHeight ?? 32;
@@ -239,8 +241,9 @@ export function galleryLayout(items: readonly GalleryItem[], options: GalleryOpt
  */
 export async function renderGallery(items: readonly GalleryItem[], options: GalleryOptions = {}): Promise<Buffer> {
   const fn = 'renderGallery';
-  const { layout, mode } = galleryGeometry(fn, items, options);
+  assertObject(fn, 'options', options);
   const style = resolveStyle(fn, options);
+  const { layout, mode } = galleryGeometry(fn, items, options);
   const samples = items.map((it, i) => resolveSample(fn, it, `items[${i}]`));
   if (style.vmax === undefined && options.normalize === 'shared') {
     const top = Math.max(...samples.map((s) => sampleRawMax(s)));
