@@ -469,20 +469,30 @@ describe('gradcam render: gallery', () => {
     expect(layout.cells[5]!.y).to.be.greaterThan(layout.sections[1]!.titleRect!.y);
   });
 
-  it("normalize: 'shared' puts maps on one scale topped by the largest rawMax", async () => {
-    const m = plantedMap(32, 32, 0, 0, 1);
-    const items = [mk(0, '', m, 32, { rawMax: 0.5 }), mk(1, '', m, 32, { rawMax: 1 })];
-    for (const normalize of ['per-image', 'shared'] as const) {
-      const options = { normalize, mode: 'overlay' as const, alpha: 1, colormap: 'viridis' as const };
-      const d = await decode(await renderGallery(items, options));
-      const layout = galleryLayout(items, options);
-      const top = (i: number): number => {
-        const p = layout.cells[i]!.panels.overlay;
-        return lutIndexOf('viridis', d.at(p.x, p.y));
-      };
-      expect(top(1), normalize).to.equal(255);
-      expect(top(0), normalize).to.equal(normalize === 'shared' ? 128 : 255);
+  it("normalize: 'shared' puts maps on one scale topped by the largest raw value", async () => {
+    // Raw maps (as the native side returns them) peaking at 0.5 and 1, and the
+    // same two maps pre-normalised with their rawMax.
+    const raw = [mk(0, '', plantedMap(32, 32, 0, 0, 0.5), 32), mk(1, '', plantedMap(32, 32, 0, 0, 1), 32)];
+    const pre = [
+      mk(0, '', plantedMap(32, 32, 0, 0, 1), 32, { normalized: true, rawMax: 0.5 }),
+      mk(1, '', plantedMap(32, 32, 0, 0, 1), 32, { normalized: true, rawMax: 1 }),
+    ];
+    for (const [kind, items] of [['raw', raw], ['pre-normalised', pre]] as const) {
+      for (const normalize of ['per-image', 'shared'] as const) {
+        const options = { normalize, mode: 'overlay' as const, alpha: 1, colormap: 'viridis' as const };
+        const d = await decode(await renderGallery(items, options));
+        const layout = galleryLayout(items, options);
+        const top = (i: number): number => {
+          const p = layout.cells[i]!.panels.overlay;
+          return lutIndexOf('viridis', d.at(p.x, p.y));
+        };
+        expect(top(1), `${kind} ${normalize}`).to.equal(255);
+        expect(top(0), `${kind} ${normalize}`).to.equal(normalize === 'shared' ? 128 : 255);
+      }
     }
+    // An explicit vmax saturates above it.
+    const d = await decode(await renderOverlay({ image: raw[0]!.image, map: raw[0]!.map, width: 32, height: 32, alpha: 1, vmax: 2 }));
+    expect(lutIndexOf('viridis', d.at(0, 0))).to.equal(64);
   });
 
   it('selectGalleryItems picks confident REAL, confident FAKE and misclassified', () => {
@@ -603,6 +613,8 @@ describe('gradcam render: input validation', () => {
     await expectReject(renderTriptych({ image, map, width: 13, height: 13, pReal: 1.2 }), /pReal must be a number in \[0, 1\]/);
     await expectReject(renderTriptych({ image, map, width: 13, height: 13, pReal: 0.5, label: 2 as 0 }), /label must be 0 \(FAKE\) or 1 \(REAL\)/);
     await expectReject(renderTriptych({ image, map, width: 13, height: 13, pReal: 0.5, textRenderer: 'ascii' as 'svg' }), /textRenderer/);
+    await expectReject(renderTriptych({ image, map, width: 13, height: 13, pReal: 0.5, normalized: true }), /normalized is true but rawMax is missing/);
+    await expectReject(renderOverlay({ image, map, width: 13, height: 13, vmax: 0 }), /vmax must be a finite number > 0/);
   });
 
   it('gallery, selection and class means reject bad inputs', async () => {

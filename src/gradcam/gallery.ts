@@ -17,7 +17,7 @@ import {
   resolveSample,
   MAX_SCALE,
   resolveStyle,
-  sampleRawMax,
+  samplePeak,
   TEXT_COLOR,
 } from './render';
 import { resolveTextRenderer, textOverlay } from './text';
@@ -121,7 +121,8 @@ export interface GalleryOptions extends RenderStyle {
   /**
    * 'per-image' (default): each heatmap spans the full colour scale.
    * 'shared': one scale for the whole sheet, topped by the largest raw
-   * maximum (rawMax, or max(map)), so intensities compare across images.
+   * value shown (max(map), or max(map) * rawMax for normalised maps), so
+   * intensities compare across images.
    * An explicit `vmax` overrides both.
    */
   normalize?: 'per-image' | 'shared';
@@ -246,7 +247,7 @@ export async function renderGallery(items: readonly GalleryItem[], options: Gall
   const { layout, mode } = galleryGeometry(fn, items, options);
   const samples = items.map((it, i) => resolveSample(fn, it, `items[${i}]`));
   if (style.vmax === undefined && options.normalize === 'shared') {
-    const top = Math.max(...samples.map((s) => sampleRawMax(s)));
+    const top = Math.max(...samples.map((s) => samplePeak(s.map, s)));
     if (top > 0) style.vmax = top;
   }
   const renderer = await resolveTextRenderer(fn, style.textRenderer);

@@ -28,11 +28,12 @@ export {
   heatmapRGB,
   itemLayout,
   normalizedValues,
+  samplePeak,
   renderOverlay,
   renderTriptych,
   upscaleImage,
 } from './render';
-export type { GradcamSample, ItemLayout, ItemLayoutOptions, ItemMode, OverlayOptions, Rect, RenderStyle, TriptychOptions } from './render';
+export type { GradcamSample, MapScale, ItemLayout, ItemLayoutOptions, ItemMode, OverlayOptions, Rect, RenderStyle, TriptychOptions } from './render';
 
 export { CELL_GAP, GALLERY_GROUPS, GALLERY_MARGIN, galleryLayout, renderGallery, selectGalleryItems } from './gallery';
 export type { GalleryGroup, GalleryItem, GalleryLayout, GalleryOptions, GallerySection, GallerySelection, SelectOptions } from './gallery';

@@ -44,7 +44,11 @@ export interface Rect {
 export interface GradcamSample {
   /** 3*imageHeight*imageWidth uint8, CHW planar (all R, then G, then B). */
   image: Uint8Array;
-  /** height*width non-negative Grad-CAM values, row-major. */
+  /**
+   * height*width non-negative Grad-CAM values, row-major: raw values as the
+   * native `maps` output gives them, or already divided by their maximum
+   * (then set `normalized: true` and give `rawMax`).
+   */
   map: Float32Array | Float64Array;
   /** Map width (32 when upsampled natively; raw layer sizes such as 16 or 13 are fine). */
   width: number;
@@ -54,8 +58,14 @@ export interface GradcamSample {
   imageWidth?: number;
   /** Image height in pixels (default 32). */
   imageHeight?: number;
-  /** Raw maximum of the map before any normalisation; enables shared scales. */
+  /**
+   * Raw maximum before normalisation (native `rawMax`). Needed with
+   * `normalized: true` to recover raw values for shared colour scales;
+   * informational otherwise.
+   */
   rawMax?: number;
+  /** `map` was already divided by its maximum (default false: raw values). */
+  normalized?: boolean;
   fileName?: string;
   /** Model probability of REAL (label 1). */
   pReal: number;
@@ -73,8 +83,8 @@ export interface RenderStyle {
   /** Integer display scale: image pixels become scale x scale blocks. Default 8. */
   scale?: number;
   /**
-   * Raw Grad-CAM value drawn at the top of the colour scale. Default: each
-   * map's own maximum (per-image normalisation).
+   * Raw Grad-CAM value drawn at the top of the colour scale (values above
+   * saturate). Default: each map's own maximum (per-image normalisation).
    */
   vmax?: number;
   /** Caption text renderer; default 'auto' (SVG if a font is found, else bitmap). */
@@ -89,6 +99,7 @@ export interface OverlayOptions extends RenderStyle {
   imageWidth?: number;
   imageHeight?: number;
   rawMax?: number;
+  normalized?: boolean;
   /** Optional caption below the overlay, one string per line. */
   caption?: string | string[];
 }
@@ -230,6 +241,7 @@ interface ResolvedSample {
   imageWidth: number;
   imageHeight: number;
   rawMax: number | undefined;
+  normalized: boolean;
   fileName: string;
   pReal: number;
   predicted: Label;
@@ -253,6 +265,11 @@ export function resolveSample(fn: string, sample: GradcamSample, what = 'sample'
   }
   assertMap(fn, p('map'), sample.map, sample.width, sample.height);
   if (sample.rawMax !== undefined) assertNonNegativeFinite(fn, p('rawMax'), sample.rawMax);
+  const normalized = sample.normalized ?? false;
+  if (typeof normalized !== 'boolean') throw new TypeError(`${fn}: ${p('normalized')} must be a boolean, got ${describe(normalized)}`);
+  if (normalized && sample.rawMax === undefined) {
+    throw new RangeError(`${fn}: ${p('normalized')} is true but ${p('rawMax')} is missing; it is needed to recover raw values`);
+  }
   assertUnitInterval(fn, p('pReal'), sample.pReal);
   const predicted: Label = sample.predicted ?? (sample.pReal >= 0.5 ? 1 : 0);
   assertLabel(fn, p('predicted'), predicted);
@@ -269,6 +286,7 @@ export function resolveSample(fn: string, sample: GradcamSample, what = 'sample'
     imageWidth,
     imageHeight,
     rawMax: sample.rawMax,
+    normalized,
     fileName: sample.fileName ?? '(unnamed)',
     pReal: sample.pReal,
     predicted,
@@ -288,22 +306,30 @@ function asBuffer(a: Uint8Array): Buffer {
   return Buffer.isBuffer(a) ? a : Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 }
 
-/** The raw value of a sample's maximum: rawMax if given, else max(map). */
-export function sampleRawMax(sample: { map: ArrayLike<number>; rawMax?: number }): number {
-  return sample.rawMax ?? mapMax(sample.map);
+/** How a map's values relate to raw Grad-CAM values. */
+export interface MapScale {
+  /** The map was divided by its maximum; raw = map * rawMax. */
+  normalized?: boolean;
+  rawMax?: number;
+}
+
+/** Largest raw value the map shows: max(map), times rawMax for a normalised map. */
+export function samplePeak(map: ArrayLike<number>, scale: MapScale = {}): number {
+  const m = mapMax(map);
+  return scale.normalized ? m * (scale.rawMax ?? 1) : m;
 }
 
 /**
- * Values in [0, 1] at map resolution: map / max(map) by default, or the raw
- * values (map / max(map) * rawMax when rawMax is given, else map itself)
- * divided by `vmax` and clipped at 1.
+ * Values in [0, 1] at map resolution: map / max(map) by default; with
+ * `vmax`, raw values (map, or map * rawMax for a normalised map) / vmax,
+ * clipped at 1.
  */
-export function normalizedValues(map: Float32Array | Float64Array, rawMax: number | undefined, vmax: number | undefined): Float32Array {
-  const m = mapMax(map);
-  if (vmax === undefined) return scaleMap(map, m);
-  if (rawMax === undefined) return scaleMap(map, vmax);
-  if (rawMax === 0 || m === 0) return new Float32Array(map.length);
-  return scaleMap(map, (vmax * m) / rawMax);
+export function normalizedValues(map: Float32Array | Float64Array, scale: MapScale = {}, vmax?: number): Float32Array {
+  if (vmax === undefined) return scaleMap(map, mapMax(map));
+  if (!scale.normalized) return scaleMap(map, vmax);
+  const rawMax = scale.rawMax ?? 1;
+  if (rawMax === 0) return new Float32Array(map.length);
+  return scaleMap(map, vmax / rawMax);
 }
 
 /** Colormapped heatmap at display size, interleaved RGB. */
@@ -314,10 +340,10 @@ export function heatmapRGB(
   outWidth: number,
   outHeight: number,
   colormap: ColormapName,
-  rawMax?: number,
+  scale: MapScale = {},
   vmax?: number,
 ): Uint8Array {
-  const values = normalizedValues(map, rawMax, vmax);
+  const values = normalizedValues(map, scale, vmax);
   const up = width === outWidth && height === outHeight ? values : resizeBilinear(values, width, height, outWidth, outHeight);
   return applyColormap(up, colormap);
 }
@@ -442,7 +468,7 @@ export async function itemLayers(
   const pw = layout.panelWidth;
   const ph = layout.panelHeight;
   const base = await upscaleImage(sample.image, sample.imageWidth, sample.imageHeight, style.scale);
-  const heat = heatmapRGB(sample.map, sample.width, sample.height, pw, ph, style.colormap, sample.rawMax, style.vmax);
+  const heat = heatmapRGB(sample.map, sample.width, sample.height, pw, ph, style.colormap, sample, style.vmax);
   const overlay = await blendOverlay(base, heat, pw, ph, style.alpha);
   const layers: sharp.OverlayOptions[] = [];
   if (layout.panels.original) layers.push(rawLayer(base, layout.panels.original));
@@ -486,7 +512,7 @@ export async function renderOverlay(options: OverlayOptions): Promise<Buffer> {
   const pw = sample.imageWidth * style.scale;
   const ph = sample.imageHeight * style.scale;
   const base = await upscaleImage(sample.image, sample.imageWidth, sample.imageHeight, style.scale);
-  const heat = heatmapRGB(sample.map, sample.width, sample.height, pw, ph, style.colormap, sample.rawMax, style.vmax);
+  const heat = heatmapRGB(sample.map, sample.width, sample.height, pw, ph, style.colormap, sample, style.vmax);
   const overlay = await blendOverlay(base, heat, pw, ph, style.alpha);
   if (captionText.length === 0) {
     return sharp(overlay, { raw: { width: pw, height: ph, channels: 3 } }).png().toBuffer();
