@@ -1,0 +1,146 @@
+// Native JPEG decoding for the data pipeline (src/data/decode.ts):
+//
+// decodeJpegBatch(blob: Uint8Array, offsets: Uint32Array (N + 1), size: number, out?: Uint8Array)
+//   => Promise<{ images: Buffer | out (N * 3 * size * size, CHW per image), status: Int32Array, messages: string[] }>
+//   Image i is blob[offsets[i], offsets[i + 1]). Decoding runs in a Napi::AsyncWorker on the libuv
+//   pool; the caller runs several calls in parallel to use several cores. With `out` (exactly
+//   N * 3 * size * size bytes) the images are written there instead of a new Buffer. status values
+//   are cifake::JpegStatus (0 ok, 1 corrupt, 2 wrong size, 3 unsupported: use sharp); messages[i]
+//   is '' for ok images, else libjpeg's message or the reason; failed slots are zeroed.
+//   Only with CIFAKE_WITH_JPEG.
+
+#include "jpeg_binding.h"
+
+#ifdef CIFAKE_WITH_JPEG
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "jpeg.h"
+
+namespace {
+
+class DecodeJpegWorker : public Napi::AsyncWorker {
+ public:
+  DecodeJpegWorker(Napi::Env env, Napi::Uint8Array blob, std::vector<uint32_t> offsets, int size, Napi::Uint8Array out)
+      : Napi::AsyncWorker(env, "cifake:decodeJpegBatch"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        offsets_(std::move(offsets)),
+        size_(size),
+        count_(offsets_.size() - 1),
+        results_(count_) {
+    blob_ref_ = Napi::Persistent(blob);
+    blob_data_ = blob.Data();
+    if (out.IsEmpty()) {
+      const size_t bytes = count_ * 3 * static_cast<size_t>(size) * static_cast<size_t>(size);
+      Napi::Buffer<uint8_t> images = Napi::Buffer<uint8_t>::New(env, bytes);
+      images_ref_ = Napi::Persistent(static_cast<Napi::Uint8Array>(images));
+      images_data_ = images.Data();
+    } else {
+      images_ref_ = Napi::Persistent(out);
+      images_data_ = out.Data();
+    }
+  }
+
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+  void Execute() override {
+    cifake::DecodeJpegRange(blob_data_, offsets_.data(), 0, count_, size_, images_data_, results_.data());
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    Napi::Int32Array status = Napi::Int32Array::New(env, count_);
+    Napi::Array messages = Napi::Array::New(env, count_);
+    for (size_t i = 0; i < count_; ++i) {
+      status[i] = results_[i].status;
+      messages.Set(static_cast<uint32_t>(i), Napi::String::New(env, results_[i].message));
+    }
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("images", images_ref_.Value());
+    result.Set("status", status);
+    result.Set("messages", messages);
+    deferred_.Resolve(result);
+  }
+
+  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::Reference<Napi::Uint8Array> blob_ref_;      // keeps the input alive while decoding
+  Napi::Reference<Napi::Uint8Array> images_ref_;  // the output (new Buffer or the caller's `out`)
+  const uint8_t* blob_data_ = nullptr;
+  uint8_t* images_data_ = nullptr;
+  std::vector<uint32_t> offsets_;
+  int size_;
+  size_t count_;
+  std::vector<cifake::JpegResult> results_;
+};
+
+Napi::Value ThrowType(Napi::Env env, const std::string& message) {
+  Napi::TypeError::New(env, "decodeJpegBatch: " + message).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+Napi::Value DecodeJpegBatchJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3) return ThrowType(env, "expected (blob: Uint8Array, offsets: Uint32Array, size: number, out?: Uint8Array)");
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    return ThrowType(env, "blob must be a Buffer or Uint8Array");
+  }
+  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
+    return ThrowType(env, "offsets must be a Uint32Array of N + 1 offsets");
+  }
+  if (!info[2].IsNumber()) return ThrowType(env, "size must be a number");
+  Napi::Uint8Array blob = info[0].As<Napi::Uint8Array>();
+  Napi::Uint32Array offsets_js = info[1].As<Napi::Uint32Array>();
+  const double size_d = info[2].As<Napi::Number>().DoubleValue();
+  if (!(size_d >= 1 && size_d <= 1024) || static_cast<double>(static_cast<int>(size_d)) != size_d) {
+    return ThrowType(env, "size must be an integer in [1, 1024]");
+  }
+  const size_t n_offsets = offsets_js.ElementLength();
+  if (n_offsets < 1) return ThrowType(env, "offsets must hold N + 1 values (at least 1)");
+  std::vector<uint32_t> offsets(offsets_js.Data(), offsets_js.Data() + n_offsets);
+  for (size_t i = 0; i + 1 < n_offsets; ++i) {
+    if (offsets[i + 1] < offsets[i]) {
+      return ThrowType(env, "offsets must be non-decreasing (offsets[" + std::to_string(i + 1) + "] < offsets[" +
+                                std::to_string(i) + "])");
+    }
+  }
+  if (offsets.back() > blob.ByteLength()) {
+    return ThrowType(env, "offsets[N] = " + std::to_string(offsets.back()) + " is past the end of blob (" +
+                              std::to_string(blob.ByteLength()) + " bytes)");
+  }
+  Napi::Uint8Array out;
+  if (info.Length() >= 4 && !info[3].IsUndefined() && !info[3].IsNull()) {
+    if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      return ThrowType(env, "out must be a Buffer or Uint8Array");
+    }
+    out = info[3].As<Napi::Uint8Array>();
+    const size_t want = (n_offsets - 1) * 3 * static_cast<size_t>(size_d) * static_cast<size_t>(size_d);
+    if (out.ByteLength() != want) {
+      return ThrowType(env, "out has " + std::to_string(out.ByteLength()) + " bytes, expected N * 3 * size * size = " + std::to_string(want));
+    }
+  }
+  auto* worker = new DecodeJpegWorker(env, blob, std::move(offsets), static_cast<int>(size_d), out);
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();  // the worker deletes itself after OnOK / OnError
+  return promise;
+}
+
+}  // namespace
+
+#endif  // CIFAKE_WITH_JPEG
+
+void RegisterJpeg(Napi::Env env, Napi::Object exports) {
+#ifdef CIFAKE_WITH_JPEG
+  exports.Set("decodeJpegBatch", Napi::Function::New(env, DecodeJpegBatchJs, "decodeJpegBatch"));
+#else
+  // Built without libjpeg: no decodeJpegBatch; the TypeScript side decodes JPEGs with sharp.
+  (void)env;
+  (void)exports;
+#endif
+}
