@@ -1,0 +1,250 @@
+// Helpers for the data pipeline tests: generated images (sharp), a minimal zip writer, temp folders.
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+import sharp from 'sharp';
+import { jpegBinding, JpegBinding, setJpegBinding } from '../src/data';
+
+/** Deterministic PRNG (mulberry32). */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Interleaved RGB(A) pixels: smooth gradients plus noise, different for every seed. */
+export function rawPixels(seed: number, width = 32, height = 32, channels = 3): Buffer {
+  const r = rng(seed);
+  const base = [r() * 255, r() * 255, r() * 255, 128 + r() * 127];
+  const slope = [r() * 6 - 3, r() * 6 - 3, r() * 6 - 3];
+  const out = Buffer.alloc(width * height * channels);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      for (let c = 0; c < channels; c++) {
+        const v = c < 3 ? base[c] + slope[c] * (x - y) + (r() - 0.5) * 60 : base[3] - x * 2;
+        out[(y * width + x) * channels + c] = Math.max(0, Math.min(255, Math.round(v)));
+      }
+    }
+  }
+  return out;
+}
+
+export interface JpegOptions {
+  size?: number;
+  quality?: number;
+  gray?: boolean;
+  progressive?: boolean;
+  chromaSubsampling?: '4:2:0' | '4:4:4';
+}
+
+export async function makeJpeg(seed: number, o: JpegOptions = {}): Promise<Buffer> {
+  const size = o.size ?? 32;
+  let img = sharp(rawPixels(seed, size, size, 3), { raw: { width: size, height: size, channels: 3 } });
+  if (o.gray) img = img.toColourspace('b-w');
+  return img
+    .jpeg({ quality: o.quality ?? 75, progressive: o.progressive ?? false, chromaSubsampling: o.chromaSubsampling ?? '4:2:0', mozjpeg: false })
+    .toBuffer();
+}
+
+export async function makePng(seed: number, size = 32, channels: 3 | 4 = 3): Promise<Buffer> {
+  return sharp(rawPixels(seed, size, size, channels), { raw: { width: size, height: size, channels } }).png().toBuffer();
+}
+
+export async function makeWebp(seed: number, size = 32): Promise<Buffer> {
+  return sharp(rawPixels(seed, size, size, 3), { raw: { width: size, height: size, channels: 3 } }).webp({ lossless: true }).toBuffer();
+}
+
+/** HWC interleaved (channels 3 or 4) to CHW planes of the first three channels. */
+export function toChw(hwc: Uint8Array, channels: number, size = 32): Uint8Array {
+  const plane = size * size;
+  const out = new Uint8Array(3 * plane);
+  for (let p = 0; p < plane; p++) for (let c = 0; c < 3; c++) out[c * plane + p] = hwc[p * channels + c];
+  return out;
+}
+
+/** sharp's own decode of an image to CHW (gray expanded), the reference for pixel equality. */
+export async function sharpChw(buf: Buffer, resizeTo?: number): Promise<Uint8Array> {
+  let img = sharp(buf);
+  if (resizeTo !== undefined) img = img.resize(resizeTo, resizeTo, { kernel: 'linear', fit: 'fill', fastShrinkOnLoad: false });
+  const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
+  const plane = info.width * info.height;
+  const out = new Uint8Array(3 * plane);
+  for (let p = 0; p < plane; p++) {
+    for (let c = 0; c < 3; c++) out[c * plane + p] = data[p * info.channels + (info.channels < 3 ? 0 : c)];
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Minimal zip writer (stored or deflated entries, no zip64): enough for test archives.
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+export function crc32(data: Uint8Array): number {
+  let c = 0xffffffff;
+  for (let i = 0; i < data.length; i++) c = CRC_TABLE[(c ^ data[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+export interface ZipItem {
+  name: string;
+  /** undefined: a directory entry (name should end with '/'). */
+  data?: Buffer;
+  deflate?: boolean;
+}
+
+export function zipBuffer(items: readonly ZipItem[]): Buffer {
+  const locals: Buffer[] = [];
+  const centrals: Buffer[] = [];
+  let offset = 0;
+  for (const it of items) {
+    const name = Buffer.from(it.name, 'utf8');
+    const raw = it.data ?? Buffer.alloc(0);
+    const method = it.deflate && it.data !== undefined ? 8 : 0;
+    const body = method === 8 ? zlib.deflateRawSync(raw) : raw;
+    const crc = crc32(raw);
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4);
+    local.writeUInt16LE(0x0800, 6); // UTF-8 names
+    local.writeUInt16LE(method, 8);
+    local.writeUInt16LE(0, 10);
+    local.writeUInt16LE(0x21, 12);
+    local.writeUInt32LE(crc, 14);
+    local.writeUInt32LE(body.length, 18);
+    local.writeUInt32LE(raw.length, 22);
+    local.writeUInt16LE(name.length, 26);
+    local.writeUInt16LE(0, 28);
+    const central = Buffer.alloc(46);
+    central.writeUInt32LE(0x02014b50, 0);
+    central.writeUInt16LE(20, 4);
+    central.writeUInt16LE(20, 6);
+    central.writeUInt16LE(0x0800, 8);
+    central.writeUInt16LE(method, 10);
+    central.writeUInt16LE(0, 12);
+    central.writeUInt16LE(0x21, 14);
+    central.writeUInt32LE(crc, 16);
+    central.writeUInt32LE(body.length, 20);
+    central.writeUInt32LE(raw.length, 24);
+    central.writeUInt16LE(name.length, 28);
+    central.writeUInt32LE(it.data === undefined ? 0x10 : 0, 38);
+    central.writeUInt32LE(offset, 42);
+    locals.push(local, name, body);
+    centrals.push(central, name);
+    offset += local.length + name.length + body.length;
+  }
+  const cd = Buffer.concat(centrals);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(items.length, 8);
+  end.writeUInt16LE(items.length, 10);
+  end.writeUInt32LE(cd.length, 12);
+  end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...locals, cd, end]);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Datasets
+
+/** Files of a dataset: relative path -> content. */
+export type Tree = Map<string, Buffer>;
+
+/** A small CIFAKE-like dataset: `perClass[split][class]` generated JPEGs, seeds from `seed`. */
+export async function cifakeTree(perClass: Record<string, Record<string, number>>, seed = 1, prefix = ''): Promise<Tree> {
+  const tree: Tree = new Map();
+  let s = seed * 100000;
+  for (const [split, classes] of Object.entries(perClass)) {
+    for (const [cls, n] of Object.entries(classes)) {
+      for (let i = 0; i < n; i++) tree.set(`${prefix}${split}/${cls}/${i} (${(i % 7) + 1}).jpg`, await makeJpeg(s++));
+    }
+  }
+  return tree;
+}
+
+export function writeFolder(root: string, tree: Tree): string {
+  for (const [rel, data] of tree) {
+    const p = path.join(root, ...rel.split('/'));
+    fs.mkdirSync(path.dirname(p), { recursive: true });
+    fs.writeFileSync(p, data);
+  }
+  return root;
+}
+
+export function writeZip(file: string, tree: Tree, opts: { deflate?: boolean; dirEntries?: boolean } = {}): string {
+  const items: ZipItem[] = [];
+  if (opts.dirEntries) {
+    const dirs = new Set<string>();
+    for (const rel of tree.keys()) {
+      const parts = rel.split('/');
+      for (let i = 1; i < parts.length; i++) dirs.add(`${parts.slice(0, i).join('/')}/`);
+    }
+    for (const d of [...dirs].sort()) items.push({ name: d });
+  }
+  for (const [name, data] of tree) items.push({ name, data, deflate: opts.deflate });
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, zipBuffer(items));
+  return file;
+}
+
+export class TempDir {
+  readonly path: string;
+  constructor(label = 'cifake-data-test') {
+    this.path = fs.mkdtempSync(path.join(os.tmpdir(), `${label}-`));
+  }
+  join(...p: string[]): string {
+    return path.join(this.path, ...p);
+  }
+  remove(): void {
+    fs.rmSync(this.path, { recursive: true, force: true });
+  }
+}
+
+/** SHA-256 over every file under a folder (or of one file): to check that sources are not modified. */
+export function treeHash(p: string): string {
+  const h = createHash('sha256');
+  const visit = (q: string, rel: string): void => {
+    const st = fs.statSync(q);
+    if (st.isDirectory()) {
+      for (const n of fs.readdirSync(q).sort()) visit(path.join(q, n), `${rel}/${n}`);
+    } else {
+      h.update(`${rel}\0${st.size}\0${st.mtimeMs}\0`);
+      h.update(fs.readFileSync(q));
+    }
+  };
+  visit(p, '');
+  return h.digest('hex');
+}
+
+/**
+ * The native JPEG decoder: for development an addon named by CIFAKE_TEST_JPEG_ADDON (any .node
+ * that exports decodeJpegBatch, e.g. a standalone build of native/jpeg*.cc), else the package's
+ * addon (src/native.ts loadNative()); null when neither is available. Also installs it.
+ */
+export function nativeJpeg(): JpegBinding | null {
+  const file = process.env.CIFAKE_TEST_JPEG_ADDON;
+  if (file !== undefined && file !== '') {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const mod = require(path.resolve(file)) as JpegBinding;
+    setJpegBinding(mod);
+    return mod;
+  }
+  setJpegBinding(undefined);
+  return jpegBinding();
+}
+
+export const REAL_ZIP = process.env.CIFAKE_ZIP ?? '/work/shared/data/cifake-dev.zip';
