@@ -175,7 +175,7 @@ EpochResult Trainer::train_epoch(const EpochOptions& o, const std::function<void
 
     seen += end - start;
     loss_sum += loss.detach().to(torch::kDouble) * static_cast<double>(end - start);
-    correct += ((logits.detach() > 0) == (y > 0.5)).sum();
+    correct += ((logits.detach() >= 0) == (y > 0.5)).sum();
 
     auto now = Clock::now();
     if (progress && std::chrono::duration<double>(now - last_report).count() >= o.progress_interval_s) {
@@ -249,7 +249,7 @@ GradCamResult Trainer::gradcam(const uint8_t* images, int64_t n, const GradCamOp
   torch::Tensor acts;
   auto x = to_input(upload(images, {n, kChannels, kImageSize, kImageSize}));
   auto logits = model_->forward(x, r.layer, &acts);
-  auto targets = o.target < 0 ? (logits.detach() > 0).to(torch::kLong)
+  auto targets = o.target < 0 ? (logits.detach() >= 0).to(torch::kLong)
                               : torch::full({n}, o.target, torch::TensorOptions(torch::kLong).device(device_));
   auto score = torch::where(targets == 1, logits, -logits);  // the logit of the explained class
   auto grads = torch::autograd::grad({score.sum()}, {acts})[0];
@@ -347,6 +347,15 @@ void open_checkpoint(const std::string& path, const torch::Device& device, torch
   meta = m.toStringRef();
 }
 
+// Module::save nests one archive per submodule: "block1.conv.weight" lives in block1 / conv.
+bool read_nested(torch::serialize::InputArchive& archive, const std::string& name, torch::Tensor& t, bool is_buffer) {
+  const auto dot = name.find('.');
+  if (dot == std::string::npos) return archive.try_read(name, t, is_buffer);
+  torch::serialize::InputArchive child;
+  if (!archive.try_read(name.substr(0, dot), child)) return false;
+  return read_nested(child, name.substr(dot + 1), t, is_buffer);
+}
+
 }  // namespace
 
 std::string read_checkpoint_meta(const std::string& path) {
@@ -366,7 +375,7 @@ std::string Trainer::load(const std::string& path, bool with_optimizer) {
   std::vector<std::pair<torch::Tensor, torch::Tensor>> pending;
   auto collect = [&](const std::string& name, torch::Tensor& target, bool is_buffer) {
     torch::Tensor t;
-    if (!model_archive.try_read(name, t, is_buffer))
+    if (!read_nested(model_archive, name, t, is_buffer))
       throw std::runtime_error(path + ": checkpoint lacks '" + name + "' (a different architecture?)");
     if (t.sizes() != target.sizes())
       throw std::runtime_error(path + ": '" + name + "' has shape " + c10::str(t.sizes()) + ", the model expects " +

@@ -1,0 +1,160 @@
+// Loads the libtorch addon and declares its surface. Nothing else in src/ touches the .node file.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface NativeModelSpec {
+  family: 'original' | 'lightweight' | 'hoc';
+  convFilters: number[];
+  dense: number[];
+  dropout: number;
+  padding: 'valid' | 'same';
+  batchNorm: boolean;
+  hoc: boolean;
+  fusedHoc: boolean;
+}
+
+export interface NativeSessionOptions {
+  device?: string;
+  seed?: number;
+  threads?: number;
+  optimizer?: { name?: 'adam' | 'adamw'; lr?: number; weightDecay?: number; betas?: [number, number] };
+}
+
+export interface EpochProgress {
+  batch: number;
+  batches: number;
+  images: number;
+  loss: number;
+  accuracy: number;
+  imagesPerSec: number;
+}
+
+export interface EpochResult {
+  loss: number;
+  accuracy: number;
+  images: number;
+  batches: number;
+  seconds: number;
+  imagesPerSec: number;
+  cancelled: boolean;
+  nonFinite: boolean;
+}
+
+export interface NativeEpochOptions {
+  data?: string;
+  batchSize?: number;
+  seed?: number;
+  epoch?: number;
+  shuffle?: boolean;
+  lr?: number;
+  augment?: { hflip?: boolean; shift?: number };
+  progressIntervalMs?: number;
+}
+
+export interface NativeGradCamOptions {
+  layer?: string;
+  target?: 'pred' | 'real' | 'fake';
+  method?: 'gradcam' | 'hirescam';
+  size?: number;
+}
+
+export interface NativeGradCamResult {
+  n: number;
+  layer: string;
+  layerSize: number;
+  size: number;
+  raw: Float32Array;
+  maps: Float32Array;
+  rawMax: Float32Array;
+  logits: Float32Array;
+  targets: Int32Array;
+}
+
+export interface NativeDescription {
+  family: string;
+  parameters: number;
+  layers: string[];
+  layerSizes: Record<string, number>;
+  defaultLayer: string;
+  device: string;
+}
+
+export interface NativeSession {
+  setData(key: string, images: Uint8Array, labels: Uint8Array | null): Promise<void>;
+  dropData(key: string): Promise<void>;
+  trainEpoch(opts: NativeEpochOptions, onProgress?: (p: EpochProgress) => void): Promise<EpochResult>;
+  predict(input: string | Uint8Array, opts?: { batchSize?: number }): Promise<Float32Array>;
+  gradcam(images: Uint8Array, opts?: NativeGradCamOptions): Promise<NativeGradCamResult>;
+  snapshot(): Promise<void>;
+  restore(): Promise<void>;
+  save(path: string, metaJson: string): Promise<void>;
+  load(path: string, opts?: { optimizer?: boolean }): Promise<string>;
+  state(): Promise<Record<string, Float32Array>>;
+  cancel(): void;
+  dispose(): void;
+  describe(): NativeDescription;
+}
+
+export interface NativeInfo {
+  torchVersion: string;
+  torchSource: string;
+  threads: number;
+  config: string;
+  parallel: string;
+  cuda: { built: boolean; available: boolean; devices: { index: number; name: string; memory: number; capability: string }[] };
+}
+
+export interface JpegBatchResult {
+  images: Buffer;
+  status: Int32Array;
+  messages: string[];
+}
+
+export interface NativeBinding {
+  Session: new (spec: NativeModelSpec, opts?: NativeSessionOptions) => NativeSession;
+  info(): NativeInfo;
+  setThreads(n: number): void;
+  readCheckpointMeta(path: string): string;
+  gradientCheck(spec: NativeModelSpec, seed: number): { maxAbsError: number; maxRelError: number; checked: number };
+  decodeJpegBatch?: (blob: Buffer, offsets: Uint32Array, size: number) => Promise<JpegBatchResult>;
+}
+
+export const PACKAGE_ROOT = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
+export const ADDON_PATH = path.join(PACKAGE_ROOT, 'build', 'Release', 'cifake_native.node');
+
+/** CPUs this process may use (respects affinity masks and cgroup-limited containers as libuv sees them). */
+export function availableCpus(): number {
+  return Math.max(1, os.availableParallelism());
+}
+
+let binding: NativeBinding | undefined;
+
+/**
+ * Loads the addon once. OMP_NUM_THREADS is set first (unless the user set it): OpenBLAS and
+ * OpenMP read it when they load, and setting threads afterwards ran OpenBLAS at under half speed.
+ * libtorch 1.13 would otherwise default to half the cores.
+ */
+export function loadNative(): NativeBinding {
+  if (binding) return binding;
+  if (!process.env.OMP_NUM_THREADS) process.env.OMP_NUM_THREADS = String(availableCpus());
+  if (!fs.existsSync(ADDON_PATH)) {
+    throw new Error(
+      `cifake-torch: the native addon is not built (${ADDON_PATH} is missing).\n` +
+        'npm 11 skips dependency install scripts unless allowed. Build it with:\n' +
+        '  npx cifake build            (or: npm rebuild cifake-torch --allow-scripts=cifake-torch)\n' +
+        'It needs libtorch: LIBTORCH or Torch_DIR, a python3 torch, or apt-get install libtorch-dev libopenblas0-openmp.',
+    );
+  }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    binding = require(ADDON_PATH) as NativeBinding;
+  } catch (e) {
+    const msg = (e as Error).message.split('\n')[0];
+    const hint = /cannot open shared object file|Library not loaded|undefined symbol/.test(msg)
+      ? 'The libtorch it was built against cannot be loaded (moved, removed, or a different version). Rebuild with: npx cifake build'
+      : 'Rebuild it with: npx cifake build';
+    throw new Error(`cifake-torch: cannot load the native addon ${ADDON_PATH}: ${msg}\n${hint}`);
+  }
+  return binding;
+}

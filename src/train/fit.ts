@@ -1,0 +1,267 @@
+// The fit loop: TS orchestration over the native epoch. Data in, run directory out.
+//   train(config) -> load + split data -> hand it to the device once -> per epoch: native train,
+//   native predict on val, metrics + early stopping here, checkpoints + history -> final metrics.
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { lrAtEpoch, modelSpecOf, resolveThreads, validateConfig, type TrainConfig } from '../config';
+import { ensureSynth } from '../data/synth';
+import { loadSplit, stratifiedSplit, type ImageSet, type ProgressCallback } from '../data';
+import { bceWithLogits, computeMetrics, type MetricsReport } from '../metrics';
+import { CifakeModel, type EpochProgress } from '../model';
+import { loadNative } from '../native';
+import { packageVersion } from '../version';
+import { EarlyStopping, type EarlyStoppingState } from './early-stopping';
+import { createRunDir, readHistory, readJson, RUN_FILES, writeHistory, writeJson } from './run-dir';
+
+export interface EpochLog {
+  epoch: number; // 1-based
+  lr: number;
+  trainLoss: number;
+  trainAcc: number;
+  valLoss: number;
+  valAcc: number;
+  valAuc: number | null;
+  seconds: number;
+  imagesPerSec: number;
+  improved: boolean;
+  bestEpoch: number;
+}
+
+export type StopReason = 'completed' | 'early-stopped';
+
+export interface RunResult {
+  runDir: string;
+  config: TrainConfig;
+  history: EpochLog[];
+  epochsRun: number;
+  bestEpoch: number;
+  stopReason: StopReason;
+  trainSeconds: number;
+  device: string;
+  parameters: number;
+  metrics: { val: MetricsReport; test: MetricsReport | null };
+}
+
+export interface TrainCallbacks {
+  /** Human-readable notes (data source, run directory, early stop...). */
+  onLog?: (message: string) => void;
+  /** Progress of decoding images (first run on a dataset). */
+  onDataProgress?: (split: string) => ProgressCallback & { stop?: () => void };
+  onEpochStart?: (epoch: number, epochs: number, batches: number) => void;
+  onBatch?: (epoch: number, p: EpochProgress) => void;
+  onEpochEnd?: (log: EpochLog) => void | Promise<void>;
+}
+
+export interface TrainOptions extends TrainCallbacks {
+  /** Aborting finishes the current batch, keeps the last epoch's checkpoint and rejects with TrainingInterrupted. */
+  signal?: AbortSignal;
+  /** Continue the run in this directory from its last checkpoint (its config.json is used). */
+  resume?: string;
+}
+
+export class TrainingInterrupted extends Error {
+  constructor(
+    readonly runDir: string,
+    readonly completedEpochs: number,
+  ) {
+    super(
+      `training interrupted during epoch ${completedEpochs + 1}; ` +
+        (completedEpochs > 0
+          ? `checkpoint of epoch ${completedEpochs} kept in ${runDir}; continue with: cifake train --resume ${runDir}`
+          : `no epoch was completed (${runDir})`),
+    );
+    this.name = 'TrainingInterrupted';
+  }
+}
+
+export class NonFiniteLoss extends Error {
+  constructor(
+    readonly runDir: string,
+    readonly epoch: number,
+  ) {
+    super(
+      `the training loss became NaN or infinite in epoch ${epoch}; stopped. ` +
+        `The last good checkpoint (epoch ${epoch - 1}) is kept in ${runDir}. Try a lower learning rate.`,
+    );
+    this.name = 'NonFiniteLoss';
+  }
+}
+
+interface CheckpointState {
+  epoch: number;
+  earlyStopping: EarlyStoppingState;
+}
+
+/** Everything a checkpoint's meta records besides the spec. */
+function checkpointMeta(config: TrainConfig, state: CheckpointState, extra: Record<string, unknown> = {}) {
+  return {
+    config,
+    classNames: ['FAKE', 'REAL'],
+    ...state,
+    versions: { cifakeTorch: packageVersion(), libtorch: loadNative().info().torchVersion },
+    ...extra,
+  };
+}
+
+async function loadTrainVal(config: TrainConfig, data: string, cb: TrainCallbacks): Promise<{ train: ImageSet; val: ImageSet }> {
+  const bar = cb.onDataProgress?.('train');
+  let all: ImageSet;
+  try {
+    all = await loadSplit(data, { split: 'train', limit: config.limit ?? undefined, seed: config.seed, onProgress: bar });
+  } finally {
+    bar?.stop?.();
+  }
+  const s = all.summary;
+  cb.onLog?.(
+    `data: ${s.source} train split: ${s.count} images (FAKE ${s.counts.FAKE}, REAL ${s.counts.REAL})` +
+      (s.skipped.count ? `, ${s.skipped.count} skipped` : '') +
+      (s.cache.hit ? ' [cached]' : ''),
+  );
+  if (config.valFraction <= 0) throw new Error('valFraction: must be > 0 (validation drives early stopping and the best checkpoint)');
+  return stratifiedSplit(all, config.valFraction, config.seed);
+}
+
+async function evaluate(model: CifakeModel, key: string, labels: Uint8Array, threshold: number) {
+  const logits = await model.predictLogits(key);
+  return { logits, loss: bceWithLogits(logits, labels), metrics: computeMetrics(logits, labels, { fromLogits: true, threshold }) };
+}
+
+/** Resolves the data path: the user's, or the embedded demo set (generated once). */
+export async function resolveData(config: TrainConfig, log?: (m: string) => void): Promise<string> {
+  if (config.data) return config.data;
+  log?.('no --data given: using the embedded synthetic demo set (a pipeline demo, not a detector benchmark)');
+  const dir = await ensureSynth();
+  log?.(`demo set: ${dir}`);
+  return dir;
+}
+
+export async function train(input: TrainConfig | Record<string, unknown>, opts: TrainOptions = {}): Promise<RunResult> {
+  let config: TrainConfig;
+  let runDir: string;
+  let startEpoch = 0;
+  let history: EpochLog[] = [];
+  if (opts.resume) {
+    runDir = opts.resume;
+    config = validateConfig(readJson(path.join(runDir, RUN_FILES.config)));
+  } else {
+    config = validateConfig(input);
+    runDir = createRunDir(config.outDir, config.name);
+  }
+  const log = opts.onLog ?? (() => {});
+  const data = await resolveData(config, log);
+  const { train: trainSet, val: valSet } = await loadTrainVal(config, data, opts);
+
+  const model = CifakeModel.create(modelSpecOf(config.model), {
+    device: config.device,
+    seed: config.seed,
+    threads: resolveThreads(config.threads),
+    optimizer: config.optimizer,
+  });
+  try {
+    // Without early stopping the best epoch (by val loss) is still tracked for best.pt.
+    let es = new EarlyStopping(config.earlyStopping ?? { monitor: 'val_loss', patience: null });
+    if (opts.resume) {
+      const last = path.join(runDir, RUN_FILES.last);
+      if (!fs.existsSync(last)) throw new Error(`cannot resume ${runDir}: it has no ${RUN_FILES.last} (no epoch was completed)`);
+      const best = path.join(runDir, RUN_FILES.best);
+      if (fs.existsSync(best)) {
+        await model.loadWeights(best, false);
+        await model.snapshot();
+      }
+      const meta = (await model.loadWeights(last, true)) as unknown as CheckpointState;
+      startEpoch = meta.epoch;
+      es = EarlyStopping.fromJSON(meta.earlyStopping);
+      history = readHistory<EpochLog>(runDir).filter((h) => h.epoch <= startEpoch);
+      writeHistory(runDir, history);
+      log(`resuming ${runDir} after epoch ${startEpoch}`);
+    } else {
+      writeJson(path.join(runDir, RUN_FILES.config), config);
+      writeJson(path.join(runDir, RUN_FILES.data), { train: trainSet.summary, val: valSet.summary });
+      log(`run directory: ${runDir}`);
+    }
+    log(`model: ${config.model.family}, ${model.parameters} parameters, device ${model.description.device}`);
+
+    await model.setData('train', trainSet.images, trainSet.labels);
+    await model.setData('val', valSet.images, valSet.labels);
+
+    let stopReason: StopReason = 'completed';
+    let trainSeconds = history.reduce((s, h) => s + h.seconds, 0);
+    const batches = Math.ceil(trainSet.count / config.batchSize);
+    if (es.stopped) stopReason = 'early-stopped';
+    for (let epoch = startEpoch; epoch < config.epochs && stopReason === 'completed'; epoch++) {
+      const lr = lrAtEpoch(config, epoch);
+      opts.onEpochStart?.(epoch + 1, config.epochs, batches);
+      const r = await model.trainEpoch(
+        { data: 'train', batchSize: config.batchSize, seed: config.seed, epoch, lr, augment: config.augment },
+        { signal: opts.signal, onProgress: opts.onBatch ? (p) => opts.onBatch?.(epoch + 1, p) : undefined },
+      );
+      if (r.cancelled) throw new TrainingInterrupted(runDir, epoch);
+      if (r.nonFinite) throw new NonFiniteLoss(runDir, epoch + 1);
+      trainSeconds += r.seconds;
+      const val = await evaluate(model, 'val', valSet.labels, config.threshold);
+      const update = es.update(epoch + 1, config.earlyStopping?.monitor === 'val_acc' ? val.metrics.accuracy : val.loss);
+      const entry: EpochLog = {
+        epoch: epoch + 1,
+        lr,
+        trainLoss: r.loss,
+        trainAcc: r.accuracy,
+        valLoss: val.loss,
+        valAcc: val.metrics.accuracy,
+        valAuc: val.metrics.rocAuc,
+        seconds: r.seconds,
+        imagesPerSec: r.imagesPerSec,
+        improved: update.improved,
+        bestEpoch: update.bestEpoch ?? epoch + 1,
+      };
+      const state: CheckpointState = { epoch: epoch + 1, earlyStopping: es.toJSON() };
+      if (update.improved) {
+        await model.snapshot();
+        await model.save(path.join(runDir, RUN_FILES.best), checkpointMeta(config, state, { val: val.metrics }));
+      }
+      await model.save(path.join(runDir, RUN_FILES.last), checkpointMeta(config, state));
+      history.push(entry);
+      writeHistory(runDir, history);
+      await opts.onEpochEnd?.(entry);
+      if (update.stop) {
+        stopReason = 'early-stopped';
+        log(`early stopping after epoch ${epoch + 1}: no ${es.monitor} improvement for ${config.earlyStopping?.patience} epochs; best epoch ${update.bestEpoch}`);
+      }
+    }
+
+    const restoreBest = config.earlyStopping?.restoreBest ?? false;
+    const bestEpoch = es.bestEpoch ?? history.at(-1)?.epoch ?? 0;
+    if (restoreBest && es.bestEpoch !== null) {
+      await model.restore();
+      log(`restored the weights of the best epoch (${es.bestEpoch})`);
+    }
+    const val = await evaluate(model, 'val', valSet.labels, config.threshold);
+    await model.dropData('train');
+    let test: MetricsReport | null = null;
+    const testSet = await loadSplit(data, { split: 'test', onProgress: opts.onDataProgress?.('test') }).catch((e: Error) => {
+      log(`no test evaluation: ${e.message.split('\n')[0]}`);
+      return null;
+    });
+    if (testSet) {
+      await model.setData('test', testSet.images, testSet.labels);
+      test = (await evaluate(model, 'test', testSet.labels, config.threshold)).metrics;
+    }
+    const result: RunResult = {
+      runDir,
+      config,
+      history,
+      epochsRun: history.length,
+      bestEpoch,
+      stopReason,
+      trainSeconds,
+      device: model.description.device,
+      parameters: model.parameters,
+      metrics: { val: val.metrics, test },
+    };
+    const { history: _h, config: _c, ...summary } = result;
+    writeJson(path.join(runDir, RUN_FILES.metrics), summary);
+    return result;
+  } finally {
+    model.dispose();
+  }
+}

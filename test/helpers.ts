@@ -1,0 +1,31 @@
+// Small generated datasets for tests: class 1 (REAL) images carry a pattern class 0 lacks.
+import { availableCpus } from '../src/native';
+
+export function makeImages(n: number, seed = 1): { images: Uint8Array; labels: Uint8Array } {
+  let s = seed >>> 0;
+  const rand = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const images = new Uint8Array(n * 3072);
+  const labels = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const label = i % 2;
+    labels[i] = label;
+    const base = 60 + rand() * 120;
+    for (let c = 0; c < 3; c++)
+      for (let y = 0; y < 32; y++)
+        for (let x = 0; x < 32; x++) {
+          const noise = (rand() - 0.5) * 60;
+          // REAL: a fine checkerboard texture; FAKE: smooth.
+          const texture = label === 1 ? ((x + y) % 2 ? 25 : -25) : 0;
+          images[i * 3072 + c * 1024 + y * 32 + x] = Math.max(0, Math.min(255, Math.round(base + noise + texture)));
+        }
+  }
+  return { images, labels };
+}
+
+export const TEST_THREADS = Math.min(2, availableCpus());
