@@ -1,0 +1,396 @@
+#!/usr/bin/env node
+// cifake: a thin commander layer over the library. Exit codes: 0 ok, 1 failure, 2 usage.
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+
+import cliProgress from 'cli-progress';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+
+import { ConfigError, PRESET_NAMES, PRESETS, resolveConfig, type PresetName } from '../src/config';
+import { cacheInfo, formatSummary, prepare, progressBar } from '../src/data';
+import { synthesize } from '../src/data/synth';
+import { summarizeMetrics, type MetricsReport } from '../src/metrics';
+import { availableCpus, loadNative, PACKAGE_ROOT } from '../src/native';
+import { evaluate } from '../src/train/evaluate';
+import { NonFiniteLoss, train, TrainingInterrupted, type EpochLog } from '../src/train/fit';
+import { readJson, RUN_FILES } from '../src/train/run-dir';
+import { Classifier } from '../src/classifier';
+import { packageVersion } from '../src/version';
+
+class UsageError extends Error {}
+
+const int = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be an integer, got '${v}'`);
+  return n;
+};
+const num = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number, got '${v}'`);
+  return n;
+};
+
+function print(json: boolean, value: unknown, text: string): void {
+  process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${text}\n`);
+}
+
+function metricsTable(label: string, m: MetricsReport): string {
+  const f = (x: number | null) => (x === null ? '-' : x.toFixed(4));
+  return [
+    `${label}: n=${m.n} accuracy ${(m.accuracy * 100).toFixed(2)}%  AUC ${f(m.rocAuc)}  log loss ${f(m.logLoss)}`,
+    `  REAL: precision ${f(m.precision.REAL)} recall ${f(m.recall.REAL)} F1 ${f(m.f1.REAL)}`,
+    `  FAKE: precision ${f(m.precision.FAKE)} recall ${f(m.recall.FAKE)} F1 ${f(m.f1.FAKE)}`,
+    `  confusion (rows true FAKE/REAL, cols predicted): [[${m.confusion.tn}, ${m.confusion.fp}], [${m.confusion.fn}, ${m.confusion.tp}]]`,
+  ].join('\n');
+}
+
+const program = new Command();
+program
+  .name('cifake')
+  .description('Train, evaluate, explain and serve detectors of AI-generated images (CIFAKE) on libtorch')
+  .version(packageVersion())
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+program
+  .command('info')
+  .description('package, libtorch, devices and BLAS in use')
+  .option('--json', 'machine-readable output')
+  .action((o: { json?: boolean }) => {
+    const info = loadNative().info();
+    const blas = /BLAS_INFO=([^,\s]+)/.exec(info.config)?.[1] ?? 'unknown';
+    const mkldnn = /USE_MKLDNN=(\w+)/.exec(info.config)?.[1] ?? 'unknown';
+    const out = {
+      package: packageVersion(),
+      libtorch: info.torchVersion,
+      libtorchFrom: info.torchSource,
+      cpu: { threads: info.threads, available: availableCpus(), ompNumThreads: process.env.OMP_NUM_THREADS },
+      blas,
+      mkldnn,
+      cuda: info.cuda,
+    };
+    const gpus = info.cuda.devices.map((d) => `  cuda:${d.index} ${d.name} (${(d.memory / 2 ** 30).toFixed(1)} GiB, sm ${d.capability})`);
+    print(
+      !!o.json,
+      out,
+      [
+        `cifake-torch ${out.package}`,
+        `libtorch ${out.libtorch} (${out.libtorchFrom})`,
+        `cpu: ${out.cpu.threads} intra-op threads of ${out.cpu.available} available CPUs; BLAS ${blas}; oneDNN ${mkldnn}`,
+        `cuda: ${info.cuda.available ? `${info.cuda.devices.length} device(s)` : info.cuda.built ? 'built, but no device visible' : 'not in this libtorch build'}`,
+        ...gpus,
+      ].join('\n'),
+    );
+  });
+
+program
+  .command('build')
+  .description('(re)build the native addon against the libtorch found (LIBTORCH, Torch_DIR, python3 torch, system)')
+  .action(() => {
+    const r = spawnSync(process.execPath, [path.join(PACKAGE_ROOT, 'scripts', 'build-native.js'), '--force'], { stdio: 'inherit' });
+    process.exitCode = r.status ?? 1;
+  });
+
+const trainCmd = program
+  .command('train')
+  .description('train a detector; without --data, on the embedded synthetic demo set')
+  .addOption(new Option('-p, --preset <name>', 'training preset').choices([...PRESET_NAMES]).default('hoc'))
+  .option('-d, --data <path>', 'CIFAKE zip or folder (train/ and test/ with REAL/ and FAKE/)')
+  .option('-c, --config <file>', 'JSON config file (flags override it)')
+  .option('--model <family>', 'model family: original | lightweight | hoc')
+  .option('--epochs <n>', 'maximum epochs', int('--epochs'))
+  .option('--batch-size <n>', 'batch size', int('--batch-size'))
+  .option('--lr <x>', 'learning rate', num('--lr'))
+  .option('--optimizer <name>', 'adam | adamw')
+  .option('--weight-decay <x>', 'weight decay', num('--weight-decay'))
+  .option('--patience <n>', 'early-stopping patience (epochs)', int('--patience'))
+  .option('--min-delta <x>', 'early-stopping minimum improvement', num('--min-delta'))
+  .option('--monitor <m>', 'early-stopping monitor: val_loss | val_acc')
+  .option('--no-early-stopping', 'train all epochs')
+  .option('--no-restore-best', 'keep the last weights instead of the best epoch')
+  .option('--seed <n>', 'random seed', int('--seed'))
+  .option('--device <d>', 'cpu | cuda | cuda:N | auto')
+  .option('--threads <n>', 'CPU threads (default: all available)', int('--threads'))
+  .option('--val-fraction <x>', 'share of train held out for validation', num('--val-fraction'))
+  .option('--limit <n>', 'at most N images per class (quick runs)', int('--limit'))
+  .option('--out-dir <dir>', 'parent of run directories (default runs)')
+  .option('--name <name>', 'run directory name (default: a timestamp)')
+  .option('--threshold <x>', 'decision threshold on P(REAL)', num('--threshold'))
+  .option('--resume <runDir>', 'continue an interrupted run from its last checkpoint')
+  .option('--json', 'print one JSON object per event instead of progress bars')
+  .option('-q, --quiet', 'print only the final result')
+  .addHelpText(
+    'after',
+    `
+Presets (paper = the CIFAKE seed's protocol; ours = our improvements):
+${PRESET_NAMES.map((n) => `  ${n.padEnd(17)} [${PRESETS[n].origin}] ${PRESETS[n].description}`).join('\n')}
+
+Examples:
+  cifake train                                   # demo data, hoc preset
+  cifake train --data ~/cifake.zip --preset paper-cnn
+  cifake train --data ~/cifake.zip --preset hoc --limit 2000 --epochs 3
+  cifake train --resume runs/20261129-101500`,
+  );
+
+interface TrainFlags {
+  preset: PresetName;
+  data?: string;
+  config?: string;
+  model?: string;
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  optimizer?: string;
+  weightDecay?: number;
+  patience?: number;
+  minDelta?: number;
+  monitor?: string;
+  earlyStopping: boolean;
+  restoreBest: boolean;
+  seed?: number;
+  device?: string;
+  threads?: number;
+  valFraction?: number;
+  limit?: number;
+  outDir?: string;
+  name?: string;
+  threshold?: number;
+  resume?: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+function trainOverrides(f: TrainFlags): Record<string, unknown> {
+  const o: Record<string, unknown> = {
+    data: f.data,
+    epochs: f.epochs,
+    batchSize: f.batchSize,
+    seed: f.seed,
+    device: f.device,
+    threads: f.threads,
+    valFraction: f.valFraction,
+    limit: f.limit,
+    outDir: f.outDir,
+    name: f.name,
+    threshold: f.threshold,
+  };
+  if (f.model) o.model = f.model;
+  if (f.lr !== undefined || f.optimizer || f.weightDecay !== undefined) o.optimizer = { name: f.optimizer, lr: f.lr, weightDecay: f.weightDecay };
+  if (!f.earlyStopping) o.earlyStopping = null;
+  else if (f.patience !== undefined || f.minDelta !== undefined || f.monitor || !f.restoreBest)
+    o.earlyStopping = { patience: f.patience, minDelta: f.minDelta, monitor: f.monitor, restoreBest: f.restoreBest ? undefined : false };
+  return o;
+}
+
+trainCmd.action(async (f: TrainFlags) => {
+  const json = !!f.json;
+  const quiet = !!f.quiet;
+  const say = (m: string) => {
+    if (json) print(true, { event: 'log', message: m }, '');
+    else if (!quiet) process.stderr.write(`${m}\n`);
+  };
+  let config: Record<string, unknown> = {};
+  if (!f.resume) {
+    const file = f.config ? readJson<Record<string, unknown>>(f.config) : undefined;
+    config = resolveConfig({ preset: f.preset, file, overrides: trainOverrides(f) });
+    say(`preset ${f.preset}: ${PRESETS[f.preset].description}`);
+  }
+  const ac = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    if (++interrupts > 1) process.exit(130);
+    say('interrupt: finishing the current batch (Ctrl-C again to quit at once)');
+    ac.abort();
+  };
+  process.on('SIGINT', onSigint);
+
+  let bar: cliProgress.SingleBar | null = null;
+  const showBars = !json && !quiet && process.stderr.isTTY;
+  try {
+    const result = await train(config, {
+      resume: f.resume,
+      signal: ac.signal,
+      onLog: say,
+      onDataProgress: (split) => (showBars ? progressBar(`decode ${split}`) : Object.assign(() => {}, { stop: () => {} })),
+      onEpochStart: (epoch, epochs, batches) => {
+        if (!showBars) return;
+        bar = new cliProgress.SingleBar(
+          {
+            stream: process.stderr,
+            format: `epoch ${epoch}/${epochs} [{bar}] {value}/{total} batches | loss {loss} acc {acc} | {ips} img/s | ETA {eta_formatted}`,
+            hideCursor: false,
+          },
+          cliProgress.Presets.legacy,
+        );
+        bar.start(batches, 0, { loss: '-', acc: '-', ips: '-' });
+      },
+      onBatch: (epoch, p) => {
+        bar?.update(p.batch, { loss: p.loss.toFixed(4), acc: (p.accuracy * 100).toFixed(2) + '%', ips: Math.round(p.imagesPerSec) });
+        if (json) print(true, { event: 'progress', epoch, ...p }, '');
+      },
+      onEpochEnd: (e: EpochLog) => {
+        if (bar) {
+          bar.update(bar.getTotal());
+          bar.stop();
+          bar = null;
+        }
+        const line =
+          `epoch ${e.epoch}: train loss ${e.trainLoss.toFixed(4)} acc ${(e.trainAcc * 100).toFixed(2)}% | ` +
+          `val loss ${e.valLoss.toFixed(4)} acc ${(e.valAcc * 100).toFixed(2)}% AUC ${e.valAuc?.toFixed(4) ?? '-'} | ` +
+          `${e.seconds.toFixed(1)} s, ${Math.round(e.imagesPerSec)} img/s${e.improved ? ' *' : ''}`;
+        if (json) print(true, { event: 'epoch', ...e }, '');
+        else if (!quiet) process.stderr.write(`${line}\n`);
+      },
+    });
+    const summary = {
+      event: 'result',
+      runDir: result.runDir,
+      epochsRun: result.epochsRun,
+      bestEpoch: result.bestEpoch,
+      stopReason: result.stopReason,
+      trainSeconds: result.trainSeconds,
+      device: result.device,
+      parameters: result.parameters,
+      metrics: result.metrics,
+    };
+    const text = [
+      `run: ${result.runDir} (${result.epochsRun} epochs, ${result.stopReason}, best epoch ${result.bestEpoch}, ${result.trainSeconds.toFixed(1)} s training on ${result.device})`,
+      metricsTable('validation', result.metrics.val),
+      result.metrics.test ? metricsTable('test', result.metrics.test) : 'test: no test split in the data',
+    ].join('\n');
+    print(json, summary, text);
+  } catch (e) {
+    (bar as cliProgress.SingleBar | null)?.stop();
+    if (e instanceof TrainingInterrupted) {
+      process.stderr.write(`${e.message}\n`);
+      process.exitCode = 130;
+      return;
+    }
+    if (e instanceof NonFiniteLoss) {
+      process.stderr.write(`${e.message}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    throw e;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+});
+
+program
+  .command('eval')
+  .description('evaluate a trained model on a split of a dataset')
+  .requiredOption('-m, --model <runOrCheckpoint>', 'run directory (uses best.pt, else last.pt) or checkpoint file')
+  .requiredOption('-d, --data <path>', 'CIFAKE zip or folder')
+  .option('--split <name>', 'split to evaluate', 'test')
+  .option('--exclude-list <file>', 'also report metrics without the images listed in this file')
+  .option('--threshold <x>', 'decision threshold on P(REAL)', num('--threshold'))
+  .option('--device <d>', 'cpu | cuda | cuda:N | auto')
+  .option('--threads <n>', 'CPU threads', int('--threads'))
+  .option('--json', 'machine-readable output')
+  .addHelpText('after', '\nExample:\n  cifake eval --model runs/hoc --data ~/cifake.zip --exclude-list test-fake-duplicates.txt')
+  .action(async (o: { model: string; data: string; split: string; excludeList?: string; threshold?: number; device?: string; threads?: number; json?: boolean }) => {
+    const bar = !o.json && process.stderr.isTTY ? progressBar(`decode ${o.split}`) : undefined;
+    const r = await evaluate(o.model, { data: o.data, split: o.split, excludeList: o.excludeList, threshold: o.threshold, device: o.device, threads: o.threads, onProgress: bar });
+    const lines = [`${r.checkpoint} on ${r.split} of ${r.data}`, metricsTable(r.split, r.metrics)];
+    if (r.withoutExcluded) lines.push(metricsTable(`${r.split} without ${r.withoutExcluded.excluded} listed images`, r.withoutExcluded.metrics));
+    print(!!o.json, r, lines.join('\n'));
+  });
+
+program
+  .command('predict')
+  .description('classify image files (JPEG, PNG, WebP; other sizes are resized to 32x32)')
+  .requiredOption('-m, --model <runOrCheckpoint>', 'run directory or checkpoint file')
+  .argument('<images...>', 'image files')
+  .option('--device <d>', 'cpu | cuda | cuda:N | auto', 'cpu')
+  .option('--threshold <x>', 'decision threshold on P(REAL)', num('--threshold'))
+  .option('--json', 'JSON output')
+  .addHelpText('after', '\nExample:\n  cifake predict --model runs/hoc photo1.jpg photo2.png')
+  .action(async (images: string[], o: { model: string; device: string; threshold?: number; json?: boolean }) => {
+    const clf = await Classifier.load(o.model, { device: o.device, threshold: o.threshold });
+    try {
+      const rows: { file: string; pReal: number | null; label: string; error?: string }[] = [];
+      for (const file of images) {
+        try {
+          const p = (await clf.predictBatch([file]))[0];
+          rows.push({ file, pReal: p.pReal, label: p.label });
+        } catch (e) {
+          rows.push({ file, pReal: null, label: 'ERROR', error: (e as Error).message });
+          process.exitCode = 1;
+        }
+      }
+      const width = Math.max(4, ...rows.map((r) => r.file.length));
+      print(
+        !!o.json,
+        rows,
+        [`${'file'.padEnd(width)}  P(REAL)  label`, ...rows.map((r) => `${r.file.padEnd(width)}  ${r.pReal === null ? '   -   ' : r.pReal.toFixed(4).padStart(7)}  ${r.label}${r.error ? ` (${r.error})` : ''}`)].join('\n'),
+      );
+    } finally {
+      clf.dispose();
+    }
+  });
+
+const dataCmd = program.command('data').description('datasets: prepare the cache, inspect it, generate the demo set');
+dataCmd
+  .command('prepare')
+  .description('decode a CIFAKE zip or folder once into the cache and print a summary')
+  .requiredOption('-d, --data <path>', 'CIFAKE zip or folder')
+  .option('--split <names>', 'comma-separated splits (default: all found)')
+  .option('--resize', 'resize images that are not 32x32 (bilinear)')
+  .option('--strict', 'fail on the first unreadable image instead of skipping it')
+  .option('--cache-dir <dir>', 'cache location')
+  .option('--json', 'machine-readable output')
+  .action(async (o: { data: string; split?: string; resize?: boolean; strict?: boolean; cacheDir?: string; json?: boolean }) => {
+    const bar = !o.json && process.stderr.isTTY ? progressBar('decode') : undefined;
+    const summaries = await prepare(o.data, { splits: o.split?.split(','), resize: o.resize, strict: o.strict, cacheDir: o.cacheDir, onProgress: bar }).finally(() => bar?.stop());
+    print(!!o.json, summaries, summaries.map((s) => formatSummary(s)).join('\n\n'));
+  });
+dataCmd
+  .command('info')
+  .description('list what is cached')
+  .option('--cache-dir <dir>', 'cache location')
+  .option('--json', 'machine-readable output')
+  .action(async (o: { cacheDir?: string; json?: boolean }) => {
+    const info = await cacheInfo(o.cacheDir);
+    print(
+      !!o.json,
+      info,
+      [`cache: ${info.dir} (${(info.bytes / 2 ** 20).toFixed(1)} MiB)`, ...info.entries.map((e) => `  ${JSON.stringify(e)}`)].join('\n'),
+    );
+  });
+dataCmd
+  .command('synth')
+  .description('write the deterministic synthetic demo set (CIFAKE layout) to a folder')
+  .requiredOption('-o, --out <dir>', 'output folder')
+  .option('--train-per-class <n>', 'train images per class', int('--train-per-class'), 2000)
+  .option('--test-per-class <n>', 'test images per class', int('--test-per-class'), 500)
+  .option('--seed <n>', 'seed', int('--seed'), 1)
+  .action(async (o: { out: string; trainPerClass: number; testPerClass: number; seed: number }) => {
+    const r = await synthesize(o.out, { trainPerClass: o.trainPerClass, testPerClass: o.testPerClass, seed: o.seed });
+    process.stdout.write(`${r.root}: ${JSON.stringify(r.counts)}\n`);
+  });
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      return 2;
+    }
+    if (e instanceof ConfigError || e instanceof UsageError) {
+      process.stderr.write(`cifake: invalid configuration:\n${e.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`cifake: ${(e as Error).message}\n`);
+    if (process.env.CIFAKE_DEBUG) process.stderr.write(`${(e as Error).stack}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}

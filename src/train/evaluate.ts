@@ -1,0 +1,88 @@
+// Evaluation of a trained model on a split of a dataset, optionally without listed files
+// (e.g. CIFAKE's test/FAKE images that duplicate train images).
+import fs from 'node:fs';
+
+import { loadSplit, type ImageSet, type ProgressCallback } from '../data';
+import { computeMetrics, type MetricsReport } from '../metrics';
+import { CifakeModel } from '../model';
+import { resolveCheckpoint } from './run-dir';
+
+export interface EvaluateOptions {
+  data: string;
+  split?: string;
+  /** A text file of image paths (`split/class/file`, one per line, # comments) to report without. */
+  excludeList?: string;
+  threshold?: number;
+  device?: string;
+  threads?: number;
+  batchSize?: number;
+  onProgress?: ProgressCallback & { stop?: () => void };
+}
+
+export interface EvaluateResult {
+  checkpoint: string;
+  data: string;
+  split: string;
+  metrics: MetricsReport;
+  /** Present with excludeList: the same metrics without the listed images. */
+  withoutExcluded?: { excluded: number; listed: number; metrics: MetricsReport };
+}
+
+/** `archive/test/FAKE/x.jpg` and `test/FAKE/x.jpg` name the same image: compare split/class/file. */
+function imageKey(p: string): string {
+  return p.replace(/\\/g, '/').split('/').filter(Boolean).slice(-3).join('/').toLowerCase();
+}
+
+export function readExcludeList(file: string): Set<string> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read exclude list ${file}: ${(e as Error).message}`);
+  }
+  return new Set(
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '' && !l.startsWith('#'))
+      .map(imageKey),
+  );
+}
+
+export function excludedMask(set: ImageSet, excluded: Set<string>): Uint8Array {
+  return Uint8Array.from(set.files, (f) => (excluded.has(imageKey(f)) ? 1 : 0));
+}
+
+export async function evaluate(target: string, opts: EvaluateOptions): Promise<EvaluateResult> {
+  const checkpoint = resolveCheckpoint(target);
+  const split = opts.split ?? 'test';
+  const excluded = opts.excludeList ? readExcludeList(opts.excludeList) : null;
+  const set = await loadSplit(opts.data, { split, onProgress: opts.onProgress }).finally(() => opts.onProgress?.stop?.());
+  const { model, meta } = await CifakeModel.load(checkpoint, { device: opts.device ?? 'auto', threads: opts.threads, withOptimizer: false });
+  try {
+    const threshold = opts.threshold ?? (meta.config as { threshold?: number } | undefined)?.threshold ?? 0.5;
+    const logits = await model.predictLogits(set.images, opts.batchSize ?? 1024);
+    const result: EvaluateResult = {
+      checkpoint,
+      data: opts.data,
+      split,
+      metrics: computeMetrics(logits, set.labels, { fromLogits: true, threshold }),
+    };
+    if (excluded) {
+      const mask = excludedMask(set, excluded);
+      const keep = [...mask.keys()].filter((i) => mask[i] === 0);
+      result.withoutExcluded = {
+        excluded: set.count - keep.length,
+        listed: excluded.size,
+        metrics: computeMetrics(
+          Float32Array.from(keep, (i) => logits[i]),
+          Uint8Array.from(keep, (i) => set.labels[i]),
+          { fromLogits: true, threshold },
+        ),
+      };
+    }
+    return result;
+  } finally {
+    model.dispose();
+  }
+}
