@@ -8,6 +8,7 @@ import {
   IMAGE_BYTES,
   ImageSet,
   loadSplit,
+  iterateShards,
   openSplit,
   prepare,
   setJpegBinding,
@@ -256,6 +257,9 @@ describe('data: cache', function () {
     sameSet(await h.load(), full);
     const again = await openSplit(zip, { split: 'train', cacheDir });
     expect(again.summary.cache.hit).to.equal(true);
+    let n = 0;
+    for await (const shard of iterateShards(zip, { split: 'train', cacheDir, shardSize: 20 })) n += shard.count;
+    expect(n).to.equal(50);
   });
 
   it('prepare caches every split; cacheInfo lists them; clearCache removes them', async function () {

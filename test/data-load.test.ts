@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
-import { DataError, formatSummary, IMAGE_BYTES, ImageSet, loadSplit, ProgressInfo, setJpegBinding } from '../src/data';
+import { DataError, formatSummary, IMAGE_BYTES, ImageSet, loadSplit, progressBar, ProgressInfo, setJpegBinding } from '../src/data';
 import { cifakeTree, makeJpeg, makePng, nativeJpeg, sharpChw, TempDir, Tree, treeHash, writeFolder, writeZip } from './data-helpers';
 
 const COUNTS = { train: { FAKE: 7, REAL: 5 }, test: { FAKE: 3, REAL: 4 } };
@@ -205,6 +205,17 @@ describe('data: loading zips and folders', function () {
       expect(seen.every((p) => Number.isFinite(p.imagesPerSec) && p.imagesPerSec >= 0)).to.equal(true);
     }
     expect([treeHash(zip), treeHash(folder)]).to.deep.equal(before);
+  });
+
+  it('progressBar returns an onProgress callback with an idempotent stop()', async function () {
+    const bar = progressBar('test');
+    expect(bar).to.be.a('function');
+    const zip = writeZip(tmp.join('bar.zip'), tree);
+    await loadSplit(zip, { split: 'test', cacheDir: false, onProgress: bar });
+    bar({ done: 1, total: 2, imagesPerSec: 10 });
+    bar.stop();
+    bar.stop();
+    bar({ done: 2, total: 2, imagesPerSec: 10 }); // ignored after stop
   });
 
   it('validates options with messages that name the field', async function () {

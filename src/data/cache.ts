@@ -308,6 +308,28 @@ async function readRange(fh: fs.promises.FileHandle, into: Uint8Array, position:
   return done;
 }
 
+/**
+ * Reads a whole file into `into` in 32 MiB chunks, checksumming the first `checkedBytes` bytes of
+ * each chunk while the next one is being read. Returns the checksum, or null if the file is short.
+ */
+async function readWithChecksum(fh: fs.promises.FileHandle, into: Uint8Array, checkedBytes: number): Promise<string | null> {
+  const CHUNK = 32 << 20;
+  const sum = new Checksum();
+  const readChunk = (pos: number): Promise<number> => readRange(fh, into.subarray(pos, Math.min(pos + CHUNK, into.length)), pos);
+  let next: Promise<number> | null = into.length > 0 ? readChunk(0) : null;
+  for (let pos = 0; pos < into.length; pos += CHUNK) {
+    const want = Math.min(CHUNK, into.length - pos);
+    const got = await (next as Promise<number>);
+    next = pos + CHUNK < into.length ? readChunk(pos + CHUNK) : null;
+    if (got !== want) {
+      await next?.catch(() => undefined);
+      return null;
+    }
+    if (pos < checkedBytes) sum.update(into.subarray(pos, Math.min(pos + want, checkedBytes)));
+  }
+  return sum.digest();
+}
+
 function parseLabelsAndNames(header: CacheHeader, labels: Uint8Array, namesBuf: Uint8Array): { files: string[] } | { reason: string } {
   const counts = { FAKE: 0, REAL: 0 };
   for (const l of labels) {
@@ -355,12 +377,12 @@ export async function loadCache(basePath: string, expected: CacheExpectation): P
     const st = await fh.stat();
     if (st.size !== header.fileBytes) return { reason: `cache data is ${st.size} bytes, header says ${header.fileBytes} (truncated or replaced)` };
     const data = Buffer.allocUnsafe(header.fileBytes);
-    const got = await readRange(fh, data, 0);
-    if (got !== data.length) return { reason: 'cache data shorter than expected (truncated)' };
+    const imagesSum = await readWithChecksum(fh, data, header.sections.images.bytes);
+    if (imagesSum === null) return { reason: 'cache data shorter than expected (truncated)' };
     const images = data.subarray(0, header.sections.images.bytes);
     const labels = data.subarray(header.sections.labels.offset, header.sections.labels.offset + header.count);
     const namesBuf = data.subarray(header.sections.names.offset);
-    if (checksumOf(images) !== header.checksums.images) return { reason: 'cache images checksum mismatch (corrupt)' };
+    if (imagesSum !== header.checksums.images) return { reason: 'cache images checksum mismatch (corrupt)' };
     if (checksumOf(labels, namesBuf) !== header.checksums.meta) return { reason: 'cache labels/names checksum mismatch (corrupt)' };
     const parsed = parseLabelsAndNames(header, labels, namesBuf);
     if ('reason' in parsed) return parsed;

@@ -12,6 +12,7 @@ import {
   CacheExpectation,
   CacheHeader,
   CacheHeaderFields,
+  CacheMeta,
   CacheOptions,
   cacheBasePath,
   CacheWriter,
@@ -612,48 +613,64 @@ export async function openSplit(data: string, opts: LoadOptions): Promise<SplitH
   const o = normalize(opts);
   if (o.cacheDir === null || o.limit !== null) return memoryHandle(await loadSplit(data, opts));
   const ctx = await SourceContext.create(data);
-  const t0 = process.hrtime.bigint();
-  const seconds = (): number => Number(process.hrtime.bigint() - t0) / 1e9;
   try {
-    const { loc: located, exp, basePath } = await expectation(ctx, o);
-    const base = basePath as string;
-    let meta = await loadCacheMeta(base, exp);
-    let hit = true;
-    let note: string | undefined;
-    if (!('header' in meta)) {
-      note = cacheMissNote(meta.reason);
-      const loc = located ?? (await locate(ctx, o));
-      await ingestAll(loc, o, base, false, true);
-      meta = await loadCacheMeta(base, { ...exp, fingerprint: loc.fingerprint });
-      if (!('header' in meta)) throw new DataError(`the cache just written is unusable (${meta.reason}): ${base}.bin`, `${base}.bin`);
-      hit = false;
-    }
-    const m = meta;
-    const summary = summarize({
-      ctx,
-      o,
-      ...summaryFromHeader(m.header),
-      labels: m.labels,
-      cache: { path: m.binPath, hit, written: !hit, ...(note !== undefined ? { note } : {}) },
-      seconds: seconds(),
-    });
-    if (hit) o.onProgress?.({ done: m.header.count, total: m.header.count, imagesPerSec: m.header.count / Math.max(summary.seconds, 1e-9) });
-    return {
-      count: m.header.count,
-      labels: m.labels,
-      files: m.files,
-      summary,
-      imageBytes: m.header.count * IMAGE_BYTES,
-      load: async () => {
-        const c = await loadCache(base, { ...exp, fingerprint: m.header.source.fingerprint });
-        if (!('header' in c)) throw new DataError(`cache ${m.binPath} changed or became unusable: ${c.reason}`, m.binPath);
-        return { images: c.images, labels: c.labels, files: c.files, classNames: ['FAKE', 'REAL'], count: c.header.count, summary };
-      },
-      iterateShards: (shardSize: number, indices?: Uint32Array) => readCacheShards(m.binPath, m.labels, shardSize, indices),
-    };
+    return await openCachedSplit(ctx, o);
   } finally {
     await ctx.close();
   }
+}
+
+/** openSplit on an open source (cacheDir set, no limit). Leaves the source open. */
+async function openCachedSplit(ctx: SourceContext, o: Normalized): Promise<SplitHandle> {
+  const t0 = process.hrtime.bigint();
+  const seconds = (): number => Number(process.hrtime.bigint() - t0) / 1e9;
+  const { loc: located, exp, basePath } = await expectation(ctx, o);
+  const base = basePath as string;
+  const cached = await loadCacheMeta(base, exp);
+  let m: CacheMeta;
+  let note: string | undefined;
+  const hit = 'header' in cached;
+  if ('header' in cached) {
+    m = cached;
+  } else {
+    note = cacheMissNote(cached.reason);
+    const loc = located ?? (await locate(ctx, o));
+    const r = await ingestAll(loc, o, base, false, true);
+    if (r.header === null) throw new DataError(`the cache could not be written: ${r.cacheNote ?? base}`, `${base}.bin`);
+    m = { header: r.header, labels: r.labels, files: r.files, binPath: `${base}.bin` };
+  }
+  const summary = summarize({
+    ctx,
+    o,
+    ...summaryFromHeader(m.header),
+    labels: m.labels,
+    cache: { path: m.binPath, hit, written: !hit, ...(note !== undefined ? { note } : {}) },
+    seconds: seconds(),
+  });
+  if (hit) o.onProgress?.({ done: m.header.count, total: m.header.count, imagesPerSec: m.header.count / Math.max(summary.seconds, 1e-9) });
+  const fingerprint = m.header.source.fingerprint;
+  return {
+    count: m.header.count,
+    labels: m.labels,
+    files: m.files,
+    summary,
+    imageBytes: m.header.count * IMAGE_BYTES,
+    load: async () => {
+      const c = await loadCache(base, { ...exp, fingerprint });
+      if (!('header' in c)) throw new DataError(`cache ${m.binPath} changed or became unusable: ${c.reason}`, m.binPath);
+      return { images: c.images, labels: c.labels, files: c.files, classNames: ['FAKE', 'REAL'], count: c.header.count, summary };
+    },
+    iterateShards: (shardSize: number, indices?: Uint32Array) => readCacheShards(m.binPath, m.labels, shardSize, indices),
+  };
+}
+
+/**
+ * Streams a split from its cache in shards of at most shardSize images (bounded memory), building
+ * the cache first if needed. Shorthand for (await openSplit(data, opts)).iterateShards(...).
+ */
+export async function* iterateShards(data: string, opts: LoadOptions & { shardSize: number; indices?: Uint32Array }): AsyncGenerator<Shard> {
+  const handle = await openSplit(data, opts);
+  yield* handle.iterateShards(opts.shardSize, opts.indices);
 }
 
 export interface PrepareOptions extends Omit<LoadOptions, 'split' | 'limit'> {
@@ -664,22 +681,19 @@ export interface PrepareOptions extends Omit<LoadOptions, 'split' | 'limit'> {
 /** Decodes and caches splits ahead of training (`cifake data prepare`); returns their summaries. */
 export async function prepare(data: string, opts: PrepareOptions = {}): Promise<DatasetSummary[]> {
   if (opts.cacheDir === false) throw new DataError('prepare writes the cache: cacheDir must not be false');
-  let splits = opts.splits;
-  if (splits === undefined || splits.length === 0) {
-    const ctx = await SourceContext.create(data);
-    try {
-      const found = await listSplits(await ctx.open(), normalizeClassMap(opts.classMap));
-      splits = found.splits;
-      if (splits.length === 0) {
-        throw new DataError(`no split folders with class folders found in ${ctx.path}.\n${EXPECTED_LAYOUT}`, ctx.path);
-      }
-    } finally {
-      await ctx.close();
+  const ctx = await SourceContext.create(data); // opened once for all splits
+  try {
+    let splits = opts.splits;
+    if (splits === undefined || splits.length === 0) {
+      splits = (await listSplits(await ctx.open(), normalizeClassMap(opts.classMap))).splits;
+      if (splits.length === 0) throw new DataError(`no split folders with class folders found in ${ctx.path}.\n${EXPECTED_LAYOUT}`, ctx.path);
     }
+    const out: DatasetSummary[] = [];
+    for (const split of splits) out.push((await openCachedSplit(ctx, normalize({ ...opts, split }))).summary);
+    return out;
+  } finally {
+    await ctx.close();
   }
-  const out: DatasetSummary[] = [];
-  for (const split of splits) out.push((await openSplit(data, { ...opts, split })).summary);
-  return out;
 }
 
 /** Human-readable summary (a few lines) for the CLI. */
