@@ -240,7 +240,9 @@ describe('data/synth: synthetic CIFAKE-shaped demo set', function () {
       const before = mtimes(dir);
       const dirIno = fs.statSync(dir).ino;
       await new Promise((r) => setTimeout(r, 20));
-      expect(await ensureSynth(dir, opts)).to.equal(root);
+      let rendered = 0;
+      expect(await ensureSynth(dir, { ...opts, onProgress: () => rendered++ })).to.equal(root);
+      expect(rendered, 'images rendered on reuse').to.equal(0);
       expect(fs.statSync(dir).ino).to.equal(dirIno);
       expect(mtimes(dir)).to.deep.equal(before);
     });
@@ -250,7 +252,9 @@ describe('data/synth: synthetic CIFAKE-shaped demo set', function () {
       await ensureSynth(dir, opts);
       const ref = fs.readFileSync(path.join(dir, 'test', 'REAL', synthFileName(0)));
       await fsp.rm(path.join(dir, SYNTH_MARKER));
-      await ensureSynth(dir, opts);
+      let rendered = 0;
+      await ensureSynth(dir, { ...opts, onProgress: () => rendered++ });
+      expect(rendered).to.equal(2 * 6 + 2 * 3);
       expect(await readSynthMarker(dir)).to.not.equal(undefined);
       expect(fs.readFileSync(path.join(dir, 'test', 'REAL', synthFileName(0))).equals(ref)).to.equal(true);
     });
