@@ -3,15 +3,21 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DataError } from './errors';
-import { compareStrings, DataSource, DirListing, mapLimit, ReadResult, SourceFile } from './source';
+import { compareStrings, DataSource, DirListing, ReadResult, SourceFile } from './source';
 
 interface FolderFile extends SourceFile {
   mtimeMs: number;
 }
 
-const STAT_CONCURRENCY = 32;
-const READ_CONCURRENCY = 16;
 const MAX_DEPTH = 32;
+/**
+ * Files stat'ed / read between two yields to the event loop. Synchronous calls in slices are 2-4x
+ * faster than fs.promises for many small files (one syscall each instead of several thread-pool
+ * round trips), and the slices keep timers and progress callbacks running.
+ */
+const SLICE = 256;
+
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export class FolderSource implements DataSource {
   readonly kind = 'folder' as const;
@@ -57,14 +63,14 @@ export class FolderSource implements DataSource {
     };
     await visit(dir, 0);
     names.sort(compareStrings);
-    return mapLimit(names, STAT_CONCURRENCY, async (rel): Promise<FolderFile> => {
-      try {
-        const st = await fs.promises.stat(this.abs(rel));
-        return { path: rel, size: st.size, mtimeMs: st.mtimeMs };
-      } catch {
-        return { path: rel, size: -1, mtimeMs: 0 }; // vanished or unreadable: reading it will report why
-      }
-    });
+    const out: FolderFile[] = new Array(names.length);
+    for (let i = 0; i < names.length; i++) {
+      if (i > 0 && i % SLICE === 0) await yieldToLoop();
+      const st = fs.statSync(this.abs(names[i]), { throwIfNoEntry: false });
+      // A vanished or unreadable file keeps size -1: reading it reports why.
+      out[i] = st !== undefined ? { path: names[i], size: st.size, mtimeMs: st.mtimeMs } : { path: names[i], size: -1, mtimeMs: 0 };
+    }
+    return out;
   }
 
   fingerprint(files: readonly SourceFile[]): string {
@@ -78,14 +84,16 @@ export class FolderSource implements DataSource {
   }
 
   async read(files: readonly SourceFile[]): Promise<ReadResult[]> {
-    // Small files, one buffer each (an arena would not help: readFile allocates its own).
-    return mapLimit(files, READ_CONCURRENCY, async (f): Promise<ReadResult> => {
+    const out: ReadResult[] = new Array(files.length);
+    for (let i = 0; i < files.length; i++) {
+      if (i > 0 && i % SLICE === 0) await yieldToLoop();
       try {
-        return await fs.promises.readFile(this.abs(f.path));
+        out[i] = fs.readFileSync(this.abs(files[i].path));
       } catch (e) {
-        return { error: `cannot read file: ${(e as Error).message}` };
+        out[i] = { error: `cannot read file: ${(e as Error).message}` };
       }
-    });
+    }
+    return out;
   }
 
   async close(): Promise<void> {}
