@@ -486,15 +486,23 @@ export async function* readCacheShards(binPath: string, labels: Uint8Array, shar
     }
     return { images, labels: shardLabels, start, count };
   };
+  // One shard is read ahead while the caller works on the current one.
+  let next: Promise<Shard> | null = null;
+  const prefetch = (start: number): Promise<Shard> | null => {
+    if (start >= total) return null;
+    const p = readShard(start);
+    p.catch(() => undefined); // awaited below; never an unhandled rejection if the caller stops early
+    return p;
+  };
   try {
-    let next: Promise<Shard> | null = total > 0 ? readShard(0) : null;
+    next = prefetch(0);
     for (let start = 0; start < total; start += shardSize) {
       const shard = await (next as Promise<Shard>);
-      next = start + shardSize < total ? readShard(start + shardSize) : null;
+      next = prefetch(start + shardSize);
       yield shard;
     }
-    if (next !== null) await next.catch(() => undefined);
   } finally {
+    if (next !== null) await next.catch(() => undefined);
     await fh.close();
   }
 }
