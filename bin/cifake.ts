@@ -10,7 +10,7 @@ import { ConfigError, PRESET_NAMES, PRESETS, resolveConfig, type PresetName } fr
 import { cacheInfo, formatSummary, prepare, progressBar } from '../src/data';
 import { synthesize } from '../src/data/synth';
 import { summarizeMetrics, type MetricsReport } from '../src/metrics';
-import { availableCpus, loadNative, PACKAGE_ROOT } from '../src/native';
+import { availableCpus, loadedBlasLibraries, loadNative, PACKAGE_ROOT } from '../src/native';
 import { evaluate } from '../src/train/evaluate';
 import { NonFiniteLoss, train, TrainingInterrupted, type EpochLog } from '../src/train/fit';
 import { readJson, RUN_FILES } from '../src/train/run-dir';
@@ -58,7 +58,9 @@ program
   .option('--json', 'machine-readable output')
   .action((o: { json?: boolean }) => {
     const info = loadNative().info();
-    const blas = /BLAS_INFO=([^,\s]+)/.exec(info.config)?.[1] ?? 'unknown';
+    const blasInfo = /BLAS_INFO=([^,\s]+)/.exec(info.config)?.[1] ?? 'unknown';
+    const blasLibs = loadedBlasLibraries();
+    const blas = blasLibs.length ? `${blasInfo} (${blasLibs.join(', ')})` : blasInfo;
     const mkldnn = /USE_MKLDNN=(\w+)/.exec(info.config)?.[1] ?? 'unknown';
     const out = {
       package: packageVersion(),

@@ -158,3 +158,19 @@ export function loadNative(): NativeBinding {
   }
   return binding;
 }
+
+/** BLAS libraries loaded in this process (Linux), e.g. Debian's libblas.so.3 alternative -> OpenBLAS. */
+export function loadedBlasLibraries(): string[] {
+  loadNative();
+  try {
+    const maps = fs.readFileSync('/proc/self/maps', 'utf8');
+    const libs = new Set<string>();
+    for (const line of maps.split('\n')) {
+      const file = line.slice(line.indexOf('/'));
+      if (line.includes('/') && /blas|mkl_|accelerate/i.test(path.basename(file))) libs.add(fs.realpathSync(file));
+    }
+    return [...libs];
+  } catch {
+    return [];
+  }
+}
