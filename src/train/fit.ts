@@ -127,6 +127,16 @@ async function evaluate(model: CifakeModel, key: string, labels: Uint8Array, thr
   return { logits, loss: bceWithLogits(logits, labels), metrics: computeMetrics(logits, labels, { fromLogits: true, threshold }) };
 }
 
+/** Per-image logits of the final model, for reports, ROC curves and error analysis. */
+function writeScores(runDir: string, split: string, set: ImageSet, logits: Float32Array): void {
+  writeJson(path.join(runDir, RUN_FILES.scores(split)), {
+    split,
+    files: set.files,
+    labels: Array.from(set.labels),
+    logits: Array.from(logits, (z) => Math.round(z * 1e5) / 1e5),
+  });
+}
+
 /** Resolves the data path: the user's, or the embedded demo set (generated once). */
 export async function resolveData(config: TrainConfig, log?: (m: string) => void): Promise<string> {
   if (config.data) return config.data;
@@ -236,6 +246,7 @@ export async function train(input: TrainConfig | Record<string, unknown>, opts: 
       log(`restored the weights of the best epoch (${es.bestEpoch})`);
     }
     const val = await evaluate(model, 'val', valSet.labels, config.threshold);
+    writeScores(runDir, 'val', valSet, val.logits);
     await model.dropData('train');
     let test: MetricsReport | null = null;
     const testSet = await loadSplit(data, { split: 'test', onProgress: opts.onDataProgress?.('test') }).catch((e: Error) => {
@@ -244,7 +255,9 @@ export async function train(input: TrainConfig | Record<string, unknown>, opts: 
     });
     if (testSet) {
       await model.setData('test', testSet.images, testSet.labels);
-      test = (await evaluate(model, 'test', testSet.labels, config.threshold)).metrics;
+      const t = await evaluate(model, 'test', testSet.labels, config.threshold);
+      writeScores(runDir, 'test', testSet, t.logits);
+      test = t.metrics;
     }
     const result: RunResult = {
       runDir,

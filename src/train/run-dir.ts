@@ -10,6 +10,8 @@ export const RUN_FILES = {
   metrics: 'metrics.json',
   last: 'last.pt',
   best: 'best.pt',
+  /** Per-image logits of the final model: scores-val.json, scores-test.json. */
+  scores: (split: string) => `scores-${split}.json`,
 } as const;
 
 /** Writes `text` beside `file`, fsyncs, then renames over it: readers never see half a file. */
