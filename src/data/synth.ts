@@ -11,7 +11,7 @@
  * say nothing about CIFAKE or about real AI-generated images.
  *
  * Image model (both classes share one procedural scene generator: a background
- * (horizon split, linear or radial gradient), 1-5 shapes (ellipses, rotated
+ * (horizon split, linear or radial gradient), 0-5 shapes (ellipses, rotated
  * rectangles, triangles, metaball blobs) with shading, a 1/f ("pink")
  * value-noise texture, vignette and gamma):
  *  - REAL: rendered directly at 32x32 with 2x2 supersampled (sharp) edges, the
@@ -657,7 +657,7 @@ function renderScene(scene: Scene, res: number): Float32Array {
         }
       }
       const p = y * res + x;
-      const m = 1 + 0.25 * tex * lum[p];
+      const m = 1 + tex * lum[p];
       const ca = scene.chromaAmp * chA[p];
       const cb = scene.chromaAmp * chB[p];
       const i = p * 3;
@@ -827,6 +827,43 @@ function toBytes(img: Float32Array, gammaPercent: number, exposure: number): Buf
 }
 
 /**
+ * Per-class parameters of the image model (ranges are [min, max] of uniform
+ * per-image draws; sigmas and amplitudes in [0,1] intensity units, 1/255 is one
+ * level). SYNTHETIC.md lists them verbatim.
+ */
+const MODEL = {
+  real: {
+    /** Share upsampled (bilinear) from a lower resolution, as many CIFAR photos are. */
+    upsampledP: 0.08,
+    upsampledFrom: [24, 28] as [number, number],
+    /** Sensor-like per-pixel noise sigma: shared (luminance) and per channel. */
+    noiseLum: [0.012, 0.04] as [number, number],
+    noiseChroma: [0.004, 0.015] as [number, number],
+    /** Share defocused ([1,2,1]^2 blur blended with this weight). */
+    defocusP: 0.12,
+    defocus: [0.3, 1] as [number, number],
+    saturation: [0.8, 1.1] as [number, number],
+  },
+  fake: {
+    /** Resolution the scene is rendered at before bilinear upsampling to 32. */
+    renderRes: [16, 20, 24, 28] as const,
+    renderResWeights: [0.4, 0.3, 0.22, 0.08] as const,
+    /** Per-octave factor kept of the fine (>= 8 cycles) texture: over-smoothing. */
+    fineTextureKeep: [0.3, 0.85] as [number, number],
+    /** Share with any luminance noise at all, and its sigma; chroma noise sigma. */
+    noiseP: 0.5,
+    noiseLum: [0, 0.008] as [number, number],
+    noiseChroma: [0, 0.003] as [number, number],
+    /** Share with extra blur, and its blend weight. */
+    blurP: 0.25,
+    blur: [0.1, 0.5] as [number, number],
+    saturation: [1.1, 1.45] as [number, number],
+    /** RMS of the period-8 pattern (latent-diffusion decoder trace). */
+    gridRms: [0.004, 0.016] as [number, number],
+  },
+};
+
+/**
  * Render one 32x32 RGB image (raw, 3072 bytes) of class `cls` from its own
  * PRNG stream. Exposed for tests and tools; the JPEG encoding is separate.
  */
@@ -836,22 +873,24 @@ export function renderSynthImage(cls: SynthClass, rngSeed: number): Buffer {
   let img: Float32Array;
   if (cls === 'REAL') {
     // Mostly native resolution; some photos are upsampled or out of focus.
-    const res = rng.chance(0.08) ? rng.int(24, 28) : SIZE;
+    const p = MODEL.real;
+    const res = rng.chance(p.upsampledP) ? rng.int(p.upsampledFrom[0], p.upsampledFrom[1]) : SIZE;
     img = renderScene(scene, res);
-    addNoise(rng, img, rng.uniform(0.012, 0.04), rng.uniform(0.004, 0.015));
+    addNoise(rng, img, rng.uniform(...p.noiseLum), rng.uniform(...p.noiseChroma));
     img = resizeBilinear(img, res, SIZE);
-    if (rng.chance(0.12)) blur(img, SIZE, rng.uniform(0.3, 1));
-    saturate(img, rng.uniform(0.8, 1.1));
+    if (rng.chance(p.defocusP)) blur(img, SIZE, rng.uniform(...p.defocus));
+    saturate(img, rng.uniform(...p.saturation));
   } else {
     // Diffusion-like traces, each with a random per-image strength.
-    const res = rng.pick([16, 20, 24, 28], [0.4, 0.3, 0.22, 0.08]);
-    scene.lum.attenuateFine(rng.uniform(0.3, 0.85));
+    const p = MODEL.fake;
+    const res = rng.pick(p.renderRes, p.renderResWeights);
+    scene.lum.attenuateFine(rng.uniform(...p.fineTextureKeep));
     img = renderScene(scene, res);
-    addNoise(rng, img, rng.chance(0.5) ? rng.uniform(0, 0.008) : 0, rng.uniform(0, 0.003));
+    addNoise(rng, img, rng.chance(p.noiseP) ? rng.uniform(...p.noiseLum) : 0, rng.uniform(...p.noiseChroma));
     img = resizeBilinear(img, res, SIZE);
-    if (rng.chance(0.25)) blur(img, SIZE, rng.uniform(0.1, 0.5));
-    saturate(img, rng.uniform(1.1, 1.45));
-    addGrid(rng, img, SIZE, rng.uniform(0.004, 0.016));
+    if (rng.chance(p.blurP)) blur(img, SIZE, rng.uniform(...p.blur));
+    saturate(img, rng.uniform(...p.saturation));
+    addGrid(rng, img, SIZE, rng.uniform(...p.gridRms));
   }
   vignette(img, SIZE, scene.vignette);
   return toBytes(img, scene.gamma, scene.exposure);
@@ -904,16 +943,17 @@ JPEGs (sharp/libvips, quality ${o.quality}, default settings).
 Both classes come from one procedural scene generator: a background (horizon
 split, linear or radial gradient), 0-5 shapes (ellipses, rotated rectangles,
 triangles, blobs) with shading, a 1/f ("pink") value-noise texture, vignette
-and gamma.
+and gamma. REAL images are rendered at 32x32 with 2x2 supersampled edges, the
+full texture spectrum and sensor-like noise; FAKE images carry diffusion-like
+traces of random per-image strength: rendered at lower resolution and
+bilinearly upsampled, fine texture attenuated, little or no noise, boosted
+saturation, and a faint period-8 pattern as left by latent-diffusion decoders.
+Per-class parameters (ranges are uniform per-image draws; intensities in [0,1],
+1/255 is one level; P = share of images):
 
-- REAL: rendered at 32x32 with 2x2 supersampled edges, full texture spectrum,
-  sensor-like noise (sigma 1-8 levels). 12% upsampled from 24-28 px, 20%
-  defocused, saturation x0.85-1.15.
-- FAKE: same scenes with diffusion-like traces of random per-image strength:
-  rendered at 16/20/24/28 px and bilinearly upsampled to 32, fine texture
-  attenuated, little or no noise, 25% extra blur, saturation x1.0-1.4, and a
-  faint period-8 pattern (RMS 1-4 levels) as left by latent-diffusion
-  decoders.
+\`\`\`json
+${JSON.stringify(MODEL, null, 2).replace(/\[\s+([^\]]*?)\s+\]/g, (_, inner: string) => `[${inner.replace(/\s+/g, ' ')}]`)}
+\`\`\`
 
 The same seed gives byte-identical files (with the same sharp/libvips build).
 \`${SYNTH_MARKER}\` marks a complete set; delete this directory to regenerate.
