@@ -10,7 +10,7 @@ import { packageVersion } from './version';
 
 /** Raw pixels: 32x32 RGB, interleaved (HWC, as sharp's .raw() gives) unless layout is 'chw'. */
 export interface RawImage {
-  data: Uint8Array;
+  data: Uint8Array | Uint8ClampedArray;
   width: number;
   height: number;
   channels?: 3;
@@ -50,6 +50,18 @@ export interface ClassifierInfo {
   versions: { trainedWith: unknown; cifakeTorch: string; libtorch: string };
 }
 
+/** Counters of a Classifier (cheap; for monitoring and tests). */
+export interface ClassifierStats {
+  /** Images classified (predict and predictBatch). */
+  images: number;
+  /** Native forward calls: one per coalesced predict() batch, one per predictBatch(). */
+  nativeCalls: number;
+  /** Largest coalesced predict() batch so far. */
+  largestBatch: number;
+  /** predict() calls waiting for the next batch. */
+  queued: number;
+}
+
 const IMAGE_BYTES = 3 * 32 * 32;
 
 interface Pending {
@@ -58,15 +70,48 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
-function rawToChw(raw: RawImage): Uint8Array {
+/**
+ * An input that cannot be classified (unreadable file, not an image, bad raw pixels): the caller's
+ * fault, e.g. HTTP 400 in a service. `code` is 'ERR_CIFAKE_INPUT'; `index` is the input's position
+ * in predictBatch (0 for predict), `input` names it (the path, or `input[i] (N bytes)`).
+ */
+export class ImageInputError extends Error {
+  readonly code = 'ERR_CIFAKE_INPUT';
+  constructor(
+    message: string,
+    readonly index: number,
+    readonly input: string,
+  ) {
+    super(`${input}: ${message}`);
+    this.name = 'ImageInputError';
+  }
+}
+
+const DISPOSED = 'this classifier was disposed; load a new one with Classifier.load()';
+
+function inputName(x: ImageInput, index: number): string {
+  if (typeof x === 'string') return x === '' ? `input[${index}] (empty path)` : x;
+  if (x instanceof Uint8Array) return `input[${index}] (${x.length} bytes)`;
+  return `input[${index}] (raw)`;
+}
+
+function rawToChw(raw: RawImage, index: number): Uint8Array | Uint8ClampedArray {
+  const fail = (m: string) => new ImageInputError(`raw image: ${m}`, index, inputName(raw, index));
   if (raw.width !== 32 || raw.height !== 32 || (raw.channels ?? 3) !== 3)
-    throw new Error(`raw image: expected 32x32 with 3 channels, got ${raw.width}x${raw.height}x${raw.channels ?? 3}`);
-  if (!(raw.data instanceof Uint8Array) || raw.data.length !== IMAGE_BYTES)
-    throw new Error(`raw image: data must be a Uint8Array of ${IMAGE_BYTES} bytes, got ${raw.data?.length}`);
-  if (raw.layout === 'chw') return raw.data;
+    throw fail(`expected 32x32 with 3 channels, got ${raw.width}x${raw.height}x${raw.channels ?? 3} (encode it, e.g. as PNG, to have it resized)`);
+  if (raw.layout !== undefined && raw.layout !== 'hwc' && raw.layout !== 'chw') throw fail(`layout must be 'hwc' or 'chw', got ${JSON.stringify(raw.layout)}`);
+  const data = raw.data as unknown;
+  if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray) || data.length !== IMAGE_BYTES)
+    throw fail(`data must be a Uint8Array of ${IMAGE_BYTES} bytes (32 * 32 * 3), got ${describeData(data)}`);
+  if (raw.layout === 'chw') return data;
   const out = new Uint8Array(IMAGE_BYTES);
-  for (let p = 0; p < 1024; p++) for (let c = 0; c < 3; c++) out[c * 1024 + p] = raw.data[p * 3 + c];
+  for (let p = 0; p < 1024; p++) for (let c = 0; c < 3; c++) out[c * 1024 + p] = data[p * 3 + c];
   return out;
+}
+
+function describeData(d: unknown): string {
+  if (ArrayBuffer.isView(d)) return `a ${d.constructor.name} of ${(d as { length?: number }).length ?? d.byteLength} elements`;
+  return d === null ? 'null' : typeof d;
 }
 
 function isRaw(x: ImageInput): x is RawImage {
@@ -76,6 +121,10 @@ function isRaw(x: ImageInput): x is RawImage {
 export class Classifier {
   private queue: Pending[] = [];
   private timer: NodeJS.Timeout | null = null;
+  /** A coalesced batch is running: the next one is flushed when it completes (the worker is serial anyway). */
+  private batchRunning = false;
+  private isDisposed = false;
+  private readonly counters = { images: 0, nativeCalls: 0, largestBatch: 0 };
   private readonly maxBatch: number;
   private readonly maxWaitMs: number;
   readonly threshold: number;
@@ -100,6 +149,8 @@ export class Classifier {
       throw new Error(`maxBatch: expected an integer >= 1, got ${opts.maxBatch}`);
     if (opts.threshold !== undefined && !(opts.threshold >= 0 && opts.threshold <= 1))
       throw new Error(`threshold: expected a number in [0, 1], got ${opts.threshold}`);
+    if (opts.maxWaitMs !== undefined && !(opts.maxWaitMs >= 0 && Number.isFinite(opts.maxWaitMs)))
+      throw new Error(`maxWaitMs: expected a finite number >= 0, got ${opts.maxWaitMs}`);
     const checkpoint = resolveCheckpoint(target);
     const { model, meta } = await CifakeModel.load(checkpoint, { device: opts.device ?? 'cpu', threads: opts.threads, withOptimizer: false });
     return new Classifier(model, meta, checkpoint, opts);
@@ -120,8 +171,16 @@ export class Classifier {
 
   /** The underlying model (for Grad-CAM and advanced use). */
   get native(): CifakeModel {
-    if (this.model.disposed) throw new Error('this classifier was disposed');
+    if (this.isDisposed || this.model.disposed) throw new Error(DISPOSED);
     return this.model;
+  }
+
+  get disposed(): boolean {
+    return this.isDisposed || this.model.disposed;
+  }
+
+  get stats(): ClassifierStats {
+    return { ...this.counters, queued: this.queue.length };
   }
 
   /** Decodes inputs to N x 3 x 32 x 32 uint8 exactly as training data; errors name the input. */
@@ -129,9 +188,9 @@ export class Classifier {
     const out = new Uint8Array(inputs.length * IMAGE_BYTES);
     const encoded: { index: number; value: string | Uint8Array }[] = [];
     inputs.forEach((x, i) => {
-      if (isRaw(x)) out.set(rawToChw(x), i * IMAGE_BYTES);
+      if (isRaw(x)) out.set(rawToChw(x, i), i * IMAGE_BYTES);
       else if (typeof x === 'string' || x instanceof Uint8Array) encoded.push({ index: i, value: x });
-      else throw new Error(`input[${i}]: expected a file path, encoded image bytes or a raw image { data, width, height }`);
+      else throw new ImageInputError('expected a file path, encoded image bytes or a raw image { data, width: 32, height: 32 }', i, `input[${i}]`);
     });
     if (encoded.length) {
       const d = await decodeImages(
@@ -140,7 +199,8 @@ export class Classifier {
       );
       if (d.errors.length) {
         const e = d.errors[0];
-        throw new Error(`${typeof encoded[e.index].value === 'string' ? e.name : `input[${encoded[e.index].index}]`}: ${e.message}`);
+        const { index, value } = encoded[e.index];
+        throw new ImageInputError(e.message === 'empty file' && typeof value !== 'string' ? 'empty input (no image bytes)' : e.message, index, inputName(value, index));
       }
       for (let k = 0; k < d.count; k++)
         out.set(d.images.subarray(k * IMAGE_BYTES, (k + 1) * IMAGE_BYTES), encoded[d.indices[k]].index * IMAGE_BYTES);
@@ -153,33 +213,45 @@ export class Classifier {
     return { label: pReal >= this.threshold ? 'REAL' : 'FAKE', pReal, pFake: 1 - pReal };
   }
 
-  /** Classifies one image; concurrent calls are batched together. */
+  /**
+   * Classifies one image. Concurrent calls are coalesced into one native call of up to maxBatch
+   * images: the first waits at most maxWaitMs for others, and while a batch runs the next one fills.
+   * Rejects with ImageInputError for inputs that cannot be decoded.
+   */
   async predict(input: ImageInput): Promise<Prediction> {
-    const model = this.native;
+    if (this.disposed) throw new Error(DISPOSED);
     const image = await this.decode([input]);
-    if (model.disposed) throw new Error('this classifier was disposed');
+    if (this.disposed) throw new Error(DISPOSED);
     return new Promise<Prediction>((resolve, reject) => {
       this.queue.push({ image, resolve, reject });
-      if (this.queue.length >= this.maxBatch) this.flush();
-      else this.timer ??= setTimeout(() => this.flush(), this.maxWaitMs);
+      this.schedule();
     });
   }
 
-  /** Classifies many images in one native call. */
+  /** Classifies many images in one native call (all or nothing: the first bad input rejects). */
   async predictBatch(inputs: ImageInput[]): Promise<Prediction[]> {
     const model = this.native;
     if (inputs.length === 0) return [];
     const images = await this.decode(inputs);
+    if (this.disposed) throw new Error(DISPOSED);
+    this.counters.nativeCalls++;
     const logits = await model.predictLogits(images, this.maxBatch);
+    this.counters.images += logits.length;
     return Array.from(logits, (z) => this.toPrediction(z));
+  }
+
+  private schedule(): void {
+    if (this.batchRunning) return;
+    if (this.queue.length >= this.maxBatch) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), this.maxWaitMs);
   }
 
   private flush(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    if (this.batchRunning || this.isDisposed) return;
     const batch = this.queue.splice(0, this.maxBatch);
     if (batch.length === 0) return;
-    if (this.queue.length) this.timer = setTimeout(() => this.flush(), 0);
     const images = new Uint8Array(batch.length * IMAGE_BYTES);
     batch.forEach((p, i) => images.set(p.image, i * IMAGE_BYTES));
     let call: Promise<Float32Array>;
@@ -189,18 +261,39 @@ export class Classifier {
       for (const p of batch) p.reject(e as Error);
       return;
     }
+    this.batchRunning = true;
+    this.counters.nativeCalls++;
+    this.counters.largestBatch = Math.max(this.counters.largestBatch, batch.length);
     call.then(
-      (logits) => batch.forEach((p, i) => p.resolve(this.toPrediction(logits[i]))),
+      (logits) => {
+        this.counters.images += batch.length;
+        batch.forEach((p, i) => p.resolve(this.toPrediction(logits[i])));
+      },
       (e: Error) => batch.forEach((p) => p.reject(e)),
-    );
+    ).finally(() => {
+      this.batchRunning = false;
+      // Whatever arrived meanwhile has waited long enough.
+      if (this.queue.length) this.flush();
+    });
   }
 
-  /** Frees the native model; pending predictions are rejected, later calls throw. */
+  /**
+   * Frees the native model now (do not wait for GC: native memory is invisible to V8). Queued
+   * predictions are rejected; a batch already running completes (dispose waits for it). Later
+   * calls reject with a 'disposed' error. Idempotent; also `using clf = await Classifier.load(...)`.
+   */
   dispose(): void {
+    if (this.isDisposed) return;
+    this.isDisposed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     const pending = this.queue.splice(0);
-    for (const p of pending) p.reject(new Error('this classifier was disposed'));
+    const err = new Error(DISPOSED);
+    for (const p of pending) p.reject(err);
     this.model.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 }
