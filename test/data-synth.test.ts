@@ -259,7 +259,7 @@ describe('data/synth: synthetic CIFAKE-shaped demo set', function () {
       expect(fs.readFileSync(path.join(dir, 'test', 'REAL', synthFileName(0))).equals(ref)).to.equal(true);
     });
 
-    it('regenerates when an image is missing or truncated', async () => {
+    it('regenerates when an image is missing, truncated or extra', async () => {
       const dir = path.join(tmpRoot, 'ens3');
       await ensureSynth(dir, opts);
       const victim = path.join(dir, 'train', 'REAL', synthFileName(3));
@@ -271,6 +271,34 @@ describe('data/synth: synthetic CIFAKE-shaped demo set', function () {
       await fsp.writeFile(victim, ref.subarray(0, ref.length >> 1));
       await ensureSynth(dir, opts);
       expect(fs.readFileSync(victim).equals(ref)).to.equal(true);
+
+      const stray = path.join(dir, 'test', 'FAKE', 'stray.jpg');
+      await fsp.writeFile(stray, ref);
+      await ensureSynth(dir, opts);
+      expect(fs.existsSync(stray)).to.equal(false);
+      expect(jpgsOf(dir, 'test', 'FAKE')).to.have.length(3);
+    });
+
+    it('sweeps temporary directories left by dead processes, but not fresh ones', async () => {
+      const dir = path.join(tmpRoot, 'ens6');
+      let dead = 4_000_000;
+      for (;;) {
+        try {
+          process.kill(dead, 0);
+          dead++;
+        } catch {
+          break;
+        }
+      }
+      const stale = `${dir}.tmp-${dead}-1`;
+      const fresh = `${dir}.tmp-${dead}-2`;
+      for (const d of [stale, fresh]) await fsp.mkdir(path.join(d, 'train'), { recursive: true });
+      const old = new Date(Date.now() - 3600_000);
+      await fsp.utimes(stale, old, old);
+      await ensureSynth(dir, opts);
+      expect(fs.existsSync(stale)).to.equal(false);
+      expect(fs.existsSync(fresh)).to.equal(true);
+      await fsp.rm(fresh, { recursive: true });
     });
 
     it('regenerates when the options differ from the marker', async () => {
