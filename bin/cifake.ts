@@ -19,6 +19,18 @@ import { packageVersion } from '../src/version';
 
 class UsageError extends Error {}
 
+function parseClassMap(v: string): Record<string, 0 | 1> {
+  let m: unknown;
+  try {
+    m = JSON.parse(v);
+  } catch {
+    throw new InvalidArgumentError(`--class-map must be JSON like '{"ai":0,"photo":1}', got '${v}'`);
+  }
+  if (typeof m !== 'object' || m === null || Object.values(m).some((x) => x !== 0 && x !== 1))
+    throw new InvalidArgumentError('--class-map: each folder must map to 0 (FAKE) or 1 (REAL)');
+  return m as Record<string, 0 | 1>;
+}
+
 const int = (name: string) => (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be an integer, got '${v}'`);
@@ -118,6 +130,11 @@ const trainCmd = program
   .option('--out-dir <dir>', 'parent of run directories (default runs)')
   .option('--name <name>', 'run directory name (default: a timestamp)')
   .option('--threshold <x>', 'decision threshold on P(REAL)', num('--threshold'))
+  .option('--resize', 'resize images that are not 32x32 (bilinear) instead of rejecting them')
+  .option('--strict', 'fail on the first unreadable image instead of skipping it')
+  .option('--class-map <json>', 'class folder -> label, e.g. \'{"ai":0,"photo":1}\' (default {"FAKE":0,"REAL":1})', parseClassMap)
+  .option('--cache-dir <dir>', 'decoded-data cache (default ~/.cache/cifake-torch)')
+  .option('--no-cache', 'decode without reading or writing the cache')
   .option('--resume <runDir>', 'continue an interrupted run from its last checkpoint')
   .option('--json', 'print one JSON object per event instead of progress bars')
   .option('-q, --quiet', 'print only the final result')
@@ -158,6 +175,11 @@ interface TrainFlags {
   name?: string;
   threshold?: number;
   resume?: string;
+  resize?: boolean;
+  strict?: boolean;
+  classMap?: Record<string, 0 | 1>;
+  cacheDir?: string;
+  cache: boolean;
   json?: boolean;
   quiet?: boolean;
 }
@@ -175,6 +197,10 @@ function trainOverrides(f: TrainFlags): Record<string, unknown> {
     outDir: f.outDir,
     name: f.name,
     threshold: f.threshold,
+    resize: f.resize,
+    strict: f.strict,
+    classMap: f.classMap,
+    cacheDir: f.cache ? f.cacheDir : false,
   };
   if (f.model) o.model = f.model;
   if (f.lr !== undefined || f.optimizer || f.weightDecay !== undefined) o.optimizer = { name: f.optimizer, lr: f.lr, weightDecay: f.weightDecay };
@@ -286,14 +312,16 @@ program
   .requiredOption('-d, --data <path>', 'CIFAKE zip or folder')
   .option('--split <name>', 'split to evaluate', 'test')
   .option('--exclude-list <file>', 'also report metrics without the images listed in this file')
+  .option('--resize', 'resize images that are not 32x32 (default: as the model was trained)')
+  .option('--cache-dir <dir>', 'decoded-data cache (default ~/.cache/cifake-torch)')
   .option('--threshold <x>', 'decision threshold on P(REAL)', num('--threshold'))
   .option('--device <d>', 'cpu | cuda | cuda:N | auto')
   .option('--threads <n>', 'CPU threads', int('--threads'))
   .option('--json', 'machine-readable output')
   .addHelpText('after', '\nExample:\n  cifake eval --model runs/hoc --data ~/cifake.zip --exclude-list test-fake-duplicates.txt')
-  .action(async (o: { model: string; data: string; split: string; excludeList?: string; threshold?: number; device?: string; threads?: number; json?: boolean }) => {
+  .action(async (o: { model: string; data: string; split: string; excludeList?: string; resize?: boolean; cacheDir?: string; threshold?: number; device?: string; threads?: number; json?: boolean }) => {
     const bar = !o.json && process.stderr.isTTY ? progressBar(`decode ${o.split}`) : undefined;
-    const r = await evaluate(o.model, { data: o.data, split: o.split, excludeList: o.excludeList, threshold: o.threshold, device: o.device, threads: o.threads, onProgress: bar });
+    const r = await evaluate(o.model, { data: o.data, split: o.split, excludeList: o.excludeList, resize: o.resize, cacheDir: o.cacheDir, threshold: o.threshold, device: o.device, threads: o.threads, onProgress: bar });
     const lines = [`${r.checkpoint} on ${r.split} of ${r.data}`, metricsTable(r.split, r.metrics)];
     if (r.withoutExcluded) lines.push(metricsTable(`${r.split} without ${r.withoutExcluded.excluded} listed images`, r.withoutExcluded.metrics));
     print(!!o.json, r, lines.join('\n'));

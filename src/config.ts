@@ -196,6 +196,14 @@ export const TrainConfigSchema = strictObject({
   threshold: z.number().min(0).max(1).default(0.5),
   amp: z.enum(['none', 'bf16', 'fp16']).default('none'),
   channelsLast: z.boolean().default(false),
+  /** Data decoding: resize images that are not 32x32 (bilinear) instead of rejecting them. */
+  resize: z.boolean().default(false),
+  /** Data decoding: fail on the first unreadable image instead of skipping it. */
+  strict: z.boolean().default(false),
+  /** Class folder name -> label (0 FAKE, 1 REAL); null = { FAKE: 0, REAL: 1 }. */
+  classMap: z.record(z.string(), z.union([z.literal(0), z.literal(1)])).nullable().default(null),
+  /** Decoded-data cache folder; null = the default (~/.cache/cifake-torch), false = no cache. */
+  cacheDir: z.union([z.string().min(1), z.literal(false)]).nullable().default(null),
 }).superRefine((c, ctx) => {
   if (c.amp !== 'none' && c.device === 'cpu') {
     ctx.addIssue({

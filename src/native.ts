@@ -3,6 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+import type { JpegBinding } from './data/decode';
+
 export interface NativeModelSpec {
   family: 'original' | 'lightweight' | 'hoc';
   convFilters: number[];
@@ -105,11 +107,6 @@ export interface NativeInfo {
   cuda: { built: boolean; available: boolean; devices: { index: number; name: string; memory: number; capability: string }[] };
 }
 
-export interface JpegBatchResult {
-  images: Buffer;
-  status: Int32Array;
-  messages: string[];
-}
 
 export interface NativeBinding {
   Session: new (spec: NativeModelSpec, opts?: NativeSessionOptions) => NativeSession;
@@ -117,7 +114,8 @@ export interface NativeBinding {
   setThreads(n: number): void;
   readCheckpointMeta(path: string): string;
   gradientCheck(spec: NativeModelSpec, seed: number): { maxAbsError: number; maxRelError: number; checked: number };
-  decodeJpegBatch?: (blob: Buffer, offsets: Uint32Array, size: number) => Promise<JpegBatchResult>;
+  /** libjpeg-turbo batch decoder (absent when built without libjpeg); typed in data/decode.ts. */
+  decodeJpegBatch?: JpegBinding['decodeJpegBatch'];
 }
 
 export const PACKAGE_ROOT = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');

@@ -16,6 +16,11 @@ export interface EvaluateOptions {
   device?: string;
   threads?: number;
   batchSize?: number;
+  /** Decoding options; default: those the model was trained with. */
+  resize?: boolean;
+  strict?: boolean;
+  classMap?: Record<string, 0 | 1>;
+  cacheDir?: string | false;
   onProgress?: ProgressCallback & { stop?: () => void };
 }
 
@@ -57,7 +62,15 @@ export async function evaluate(target: string, opts: EvaluateOptions): Promise<E
   const checkpoint = resolveCheckpoint(target);
   const split = opts.split ?? 'test';
   const excluded = opts.excludeList ? readExcludeList(opts.excludeList) : null;
-  const set = await loadSplit(opts.data, { split, onProgress: opts.onProgress }).finally(() => opts.onProgress?.stop?.());
+  const trained = (CifakeModel.readMeta(checkpoint).config ?? {}) as { resize?: boolean; classMap?: Record<string, 0 | 1> | null };
+  const set = await loadSplit(opts.data, {
+    split,
+    resize: opts.resize ?? trained.resize,
+    strict: opts.strict,
+    classMap: opts.classMap ?? trained.classMap ?? undefined,
+    cacheDir: opts.cacheDir,
+    onProgress: opts.onProgress,
+  }).finally(() => opts.onProgress?.stop?.());
   const { model, meta } = await CifakeModel.load(checkpoint, { device: opts.device ?? 'auto', threads: opts.threads, withOptimizer: false });
   try {
     const threshold = opts.threshold ?? (meta.config as { threshold?: number } | undefined)?.threshold ?? 0.5;

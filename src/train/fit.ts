@@ -58,6 +58,11 @@ export interface TrainOptions extends TrainCallbacks {
   signal?: AbortSignal;
   /** Continue the run in this directory from its last checkpoint (its config.json is used). */
   resume?: string;
+  /**
+   * The value early stopping monitors, computed from an epoch's log (default: its valLoss or valAcc,
+   * per config.earlyStopping.monitor, which also fixes whether lower or higher is better).
+   */
+  monitorValue?: (log: Omit<EpochLog, 'improved' | 'bestEpoch'>) => number;
 }
 
 export class TrainingInterrupted extends Error {
@@ -104,11 +109,21 @@ function checkpointMeta(config: TrainConfig, state: CheckpointState, extra: Reco
   };
 }
 
+/** How the config asks for images to be decoded and cached. */
+export function dataOptions(config: TrainConfig) {
+  return {
+    resize: config.resize,
+    strict: config.strict,
+    classMap: config.classMap ?? undefined,
+    cacheDir: config.cacheDir ?? undefined,
+  };
+}
+
 async function loadTrainVal(config: TrainConfig, data: string, cb: TrainCallbacks): Promise<{ train: ImageSet; val: ImageSet }> {
   const bar = cb.onDataProgress?.('train');
   let all: ImageSet;
   try {
-    all = await loadSplit(data, { split: 'train', limit: config.limit ?? undefined, seed: config.seed, onProgress: bar });
+    all = await loadSplit(data, { ...dataOptions(config), split: 'train', limit: config.limit ?? undefined, seed: config.seed, onProgress: bar });
   } finally {
     bar?.stop?.();
   }
@@ -210,8 +225,7 @@ export async function train(input: TrainConfig | Record<string, unknown>, opts: 
       if (r.nonFinite) throw new NonFiniteLoss(runDir, epoch + 1);
       trainSeconds += r.seconds;
       const val = await evaluate(model, 'val', valSet.labels, config.threshold);
-      const update = es.update(epoch + 1, config.earlyStopping?.monitor === 'val_acc' ? val.metrics.accuracy : val.loss);
-      const entry: EpochLog = {
+      const measured = {
         epoch: epoch + 1,
         lr,
         trainLoss: r.loss,
@@ -221,9 +235,14 @@ export async function train(input: TrainConfig | Record<string, unknown>, opts: 
         valAuc: val.metrics.rocAuc,
         seconds: r.seconds,
         imagesPerSec: r.imagesPerSec,
-        improved: update.improved,
-        bestEpoch: update.bestEpoch ?? epoch + 1,
       };
+      const monitored = opts.monitorValue
+        ? opts.monitorValue(measured)
+        : config.earlyStopping?.monitor === 'val_acc'
+          ? measured.valAcc
+          : measured.valLoss;
+      const update = es.update(epoch + 1, monitored);
+      const entry: EpochLog = { ...measured, improved: update.improved, bestEpoch: update.bestEpoch ?? epoch + 1 };
       const state: CheckpointState = { epoch: epoch + 1, earlyStopping: es.toJSON() };
       if (update.improved) {
         await model.snapshot();
@@ -249,10 +268,13 @@ export async function train(input: TrainConfig | Record<string, unknown>, opts: 
     writeScores(runDir, 'val', valSet, val.logits);
     await model.dropData('train');
     let test: MetricsReport | null = null;
-    const testSet = await loadSplit(data, { split: 'test', onProgress: opts.onDataProgress?.('test') }).catch((e: Error) => {
-      log(`no test evaluation: ${e.message.split('\n')[0]}`);
-      return null;
-    });
+    const testBar = opts.onDataProgress?.('test');
+    const testSet = await loadSplit(data, { ...dataOptions(config), split: 'test', onProgress: testBar })
+      .catch((e: Error) => {
+        log(`no test evaluation: ${e.message.split('\n')[0]}`);
+        return null;
+      })
+      .finally(() => testBar?.stop?.());
     if (testSet) {
       await model.setData('test', testSet.images, testSet.labels);
       const t = await evaluate(model, 'test', testSet.labels, config.threshold);

@@ -1,0 +1,137 @@
+// The fit loop and the CLI end to end on a small generated CIFAKE-layout folder.
+import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { synthesize } from '../src/data/synth';
+import { readHistory } from '../src/train/run-dir';
+import { train, TrainingInterrupted, type EpochLog, type RunResult } from '../src/train/fit';
+import { TEST_THREADS } from './helpers';
+
+const ROOT = path.resolve(__dirname, '..');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cifake-train-'));
+const data = path.join(tmp, 'data');
+const cacheDir = path.join(tmp, 'cache');
+
+function cli(args: string[]) {
+  return spawnSync(process.execPath, ['--require', 'tsx/cjs', path.join(ROOT, 'bin', 'cifake.ts'), ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, CIFAKE_CACHE_DIR: cacheDir },
+  });
+}
+
+const base = (name: string) => ({
+  data,
+  outDir: path.join(tmp, 'runs'),
+  name,
+  threads: TEST_THREADS,
+  device: 'cpu',
+  limit: 60,
+  seed: 3,
+});
+
+describe('training runs', function () {
+  this.timeout(300_000);
+  before(async () => {
+    process.env.CIFAKE_CACHE_DIR = cacheDir;
+    await synthesize(data, { trainPerClass: 60, testPerClass: 20, seed: 4 });
+  });
+  after(() => {
+    delete process.env.CIFAKE_CACHE_DIR;
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  for (const preset of ['paper-cnn', 'lightweight', 'hoc']) {
+    it(`cifake train --preset ${preset} writes a complete run directory, and eval reproduces its metrics`, () => {
+      const out = path.join(tmp, 'runs');
+      const r = cli(['train', '--preset', preset, '--data', data, '--epochs', '2', '--limit', '60', '--out-dir', out, '--name', preset, '--device', 'cpu', '--json']);
+      expect(r.status, r.stderr).to.equal(0);
+      const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+      expect(lines.filter((l) => l.event === 'epoch')).to.have.length(2);
+      const result = lines.at(-1);
+      expect(result.event).to.equal('result');
+      const dir = path.join(out, preset);
+      for (const f of ['config.json', 'data.json', 'history.jsonl', 'metrics.json', 'last.pt', 'best.pt', 'scores-val.json', 'scores-test.json'])
+        expect(fs.existsSync(path.join(dir, f)), f).to.equal(true);
+      expect(fs.readdirSync(dir).filter((f) => f.includes('.tmp-'))).to.deep.equal([]);
+      const config = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+      expect(config.model.family).to.equal({ 'paper-cnn': 'original', lightweight: 'lightweight', hoc: 'hoc' }[preset]);
+      expect(config.batchSize).to.equal(32);
+      expect(readHistory(dir)).to.have.length(2);
+
+      const ev = cli(['eval', '--model', dir, '--data', data, '--split', 'test', '--device', 'cpu', '--json']);
+      expect(ev.status, ev.stderr).to.equal(0);
+      const evaluated = JSON.parse(ev.stdout);
+      expect(evaluated.metrics.n).to.equal(40);
+      // best.pt is what the run ends with only when it restored it; paper-cnn keeps the last weights.
+      if (preset !== 'paper-cnn' || result.bestEpoch === 2) {
+        expect(evaluated.metrics.accuracy).to.equal(result.metrics.test.accuracy);
+        expect(evaluated.metrics.rocAuc).to.be.closeTo(result.metrics.test.rocAuc, 1e-9);
+      }
+    });
+  }
+
+  it('early stopping stops at the right epoch of a scripted validation-loss sequence and restores those weights', async () => {
+    // Best at epoch 2, then 3 epochs without improvement: patience 3 stops after epoch 5.
+    const script = [1.0, 0.5, 0.7, 0.6, 0.55, 0.4];
+    const logs: EpochLog[] = [];
+    const r = await train(
+      { ...base('es'), model: { family: 'lightweight' }, epochs: 6, earlyStopping: { patience: 3, restoreBest: true } },
+      { monitorValue: (e) => script[e.epoch - 1], onEpochEnd: (e) => void logs.push(e) },
+    );
+    expect(r.epochsRun).to.equal(5);
+    expect(r.stopReason).to.equal('early-stopped');
+    expect(r.bestEpoch).to.equal(2);
+    expect(logs.map((l) => l.improved)).to.deep.equal([true, true, false, false, false]);
+    // The final model is epoch 2's: its validation accuracy and loss are the ones logged then.
+    expect(r.metrics.val.accuracy).to.equal(logs[1].valAcc);
+    expect(r.metrics.val.logLoss).to.be.closeTo(logs[1].valLoss, 1e-4);
+  });
+
+  it('resuming an interrupted run gives the same result as an uninterrupted one', async () => {
+    const config = { model: { family: 'hoc' }, epochs: 3, earlyStopping: { patience: 5 } };
+    const full = await train({ ...base('full'), ...config });
+
+    const ac = new AbortController();
+    const err = await train({ ...base('split'), ...config }, { signal: ac.signal, onEpochEnd: (e) => void (e.epoch === 1 && ac.abort()) }).then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(err).to.be.instanceOf(TrainingInterrupted);
+    expect((err as TrainingInterrupted).completedEpochs).to.equal(1);
+    const dir = path.join(tmp, 'runs', 'split');
+    expect(readHistory(dir)).to.have.length(1);
+    const resumed: RunResult = await train({}, { resume: dir });
+    const strip = (h: EpochLog[]) => h.map(({ seconds, imagesPerSec, ...rest }) => rest);
+    expect(strip(resumed.history)).to.deep.equal(strip(full.history));
+    expect(resumed.metrics.test?.accuracy).to.equal(full.metrics.test?.accuracy);
+    expect(resumed.metrics.val.logLoss).to.equal(full.metrics.val.logLoss);
+  });
+
+  it('rejects bad config values and unknown flags with exit code 2 and a message naming the field', () => {
+    const bad = cli(['train', '--data', data, '--lr', '-1']);
+    expect(bad.status).to.equal(2);
+    expect(bad.stderr).to.match(/optimizer\.lr/);
+    const unknown = cli(['train', '--no-such-flag']);
+    expect(unknown.status).to.equal(2);
+    expect(unknown.stderr).to.match(/unknown option '--no-such-flag'/);
+    const preset = cli(['train', '--preset', 'resnet']);
+    expect(preset.status).to.equal(2);
+    expect(preset.stderr).to.match(/resnet/);
+    const file = path.join(tmp, 'bad.json');
+    fs.writeFileSync(file, JSON.stringify({ batchSize: 0, model: { family: 'hoc', dropout: 2 } }));
+    const cfg = cli(['train', '--config', file, '--data', data]);
+    expect(cfg.status).to.equal(2);
+    expect(cfg.stderr).to.match(/batchSize/).and.to.match(/model\.dropout/);
+  });
+
+  it('a missing dataset is a clear error (exit 1)', () => {
+    const r = cli(['train', '--data', path.join(tmp, 'nope.zip'), '--epochs', '1']);
+    expect(r.status).to.equal(1);
+    expect(r.stderr).to.match(/nope\.zip/);
+  });
+});
+
