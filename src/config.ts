@@ -26,6 +26,7 @@
  */
 import * as os from 'os';
 import { z } from 'zod';
+import type { NativeModelSpec } from './native';
 
 // ---------------------------------------------------------------------------
 // allowed-values table, used to build error messages
@@ -574,16 +575,7 @@ export function lrAtEpoch(config: Pick<TrainConfig, 'optimizer' | 'schedule' | '
 }
 
 /** Model spec object expected by the native addon. */
-export interface ModelSpec {
-  family: ModelFamily;
-  convFilters: number[];
-  dense: number[];
-  dropout: number;
-  padding: 'valid' | 'same';
-  batchNorm: boolean;
-  hoc: boolean;
-  fusedHoc: boolean;
-}
+export type ModelSpec = NativeModelSpec;
 
 export function modelSpecOf(model: ModelConfig): ModelSpec {
   const common = { convFilters: [...model.convFilters], dense: [...model.dense], dropout: model.dropout };

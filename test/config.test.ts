@@ -37,6 +37,10 @@ const RUNTIME_DEFAULTS = {
   threshold: 0.5,
   amp: 'none',
   channelsLast: false,
+  resize: false,
+  strict: false,
+  classMap: null,
+  cacheDir: null,
 };
 
 const ADAM_1E3 = { name: 'adam', lr: 1e-3, weightDecay: 0, betas: [0.9, 0.999] };
