@@ -1,0 +1,669 @@
+/**
+ * Running a sweep: every trial is a normal run directory inside the sweep folder.
+ *
+ *   <outDir>/<sweep>/
+ *     sweep.json          what the sweep is (grid, preset, base, sweep-wide settings); a re-run
+ *                         with other settings into the same folder is refused
+ *     trials.jsonl        one line per trial outcome, appended (done / skipped / failed / interrupted,
+ *                         with the error message of failed trials)
+ *     leaderboard.csv     rewritten after every trial
+ *     leaderboard.json
+ *     <trial>/            config.json, history.jsonl, metrics.json, best.pt, last.pt ... (see run-dir.ts)
+ *
+ * Resuming: a trial whose directory has metrics.json is finished and is not retrained (its
+ * config.json must match, else the sweep refuses to start); one with a checkpoint (last.pt) but no
+ * metrics.json was interrupted and continues from that checkpoint; one without a checkpoint
+ * (it failed before its first epoch) is started afresh. Failed trials are retried by a re-run.
+ *
+ * Seeds: every trial uses the base config's seed (same initialisation stream, same data split and
+ * batch order across trials), as the paper's protocol compares topologies under one seed.
+ *
+ * Parallelism: `parallel` trials run at once in this process (each CifakeModel trains on its own
+ * native worker thread), each with threads = floor(cpus / parallel) (at least 1, and at most the
+ * base config's `threads`); `parallel` is capped at the number of CPUs, so the CPU is never
+ * oversubscribed. On CUDA the trials share the device the config names (`device`); scheduling
+ * one trial per GPU is not implemented yet.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { ConfigError, describeConfig, resolveConfig, type TrainConfig } from '../config';
+import { prepare } from '../data';
+import { availableCpus } from '../native';
+import { resolveData, train, TrainingInterrupted, type EpochLog } from '../train/fit';
+import { readJson, RUN_FILES, writeFileAtomic, writeJson } from '../train/run-dir';
+import { packageVersion } from '../version';
+import {
+  canonicalJson,
+  defaultSweepName,
+  extractorLabel,
+  GridError,
+  isValidSweepName,
+  loadGridFile,
+  paperGridSpec,
+  paperStage1,
+  paperStage2,
+  PAPER_EXTRACTOR,
+  expandGrid,
+  type Extractor,
+  type GridSpec,
+  type TrialSpec,
+} from './grid';
+import {
+  countStatuses,
+  isSweepMetric,
+  leaderboardCsv,
+  metricValue,
+  rankRows,
+  SWEEP_METRICS,
+  type Leaderboard,
+  type LeaderboardRow,
+  type RunSummary,
+  type StageSelection,
+  type SweepMetric,
+  type TrialStatus,
+} from './leaderboard';
+
+export const SWEEP_FILES = {
+  spec: 'sweep.json',
+  trials: 'trials.jsonl',
+  csv: 'leaderboard.csv',
+  json: 'leaderboard.json',
+} as const;
+
+/** Sweep-wide settings applied over every trial's base (the CLI flags). `undefined` = not set. */
+export interface SweepSettings {
+  data?: string | null;
+  limit?: number | null;
+  epochs?: number | null;
+  seed?: number;
+  device?: string;
+}
+
+export interface SweepOptions {
+  /** 'paper', a grid file (.json / .yaml / .yml), or a parsed grid */
+  grid: 'paper' | string | GridSpec;
+  settings?: SweepSettings;
+  /** parent of the sweep folder (default runs/sweeps) */
+  outDir?: string;
+  /** sweep folder name (default: the grid's name plus -limitN / -epN / -seedN) */
+  name?: string;
+  /** trials at once (default 1) */
+  parallel?: number;
+  /** ranking metric and the paper grid's stage-1 selection criterion (default val_acc) */
+  metric?: SweepMetric;
+  /** paper grid: stage 2 on the paper's 2 x 32 extractor instead of our stage-1 best */
+  paperExtractor?: boolean;
+  /** paper grid: run stage 1, stage 2 (stage 1 must be finished unless paperExtractor) or both */
+  stage?: 1 | 2 | 'all';
+  /** CPUs to divide among parallel trials (default: all available to the process) */
+  cpus?: number;
+  /** aborting stops the running trials after their current batch (their checkpoints are kept) and starts no more */
+  signal?: AbortSignal;
+  onEvent?: (e: SweepEvent) => void;
+}
+
+export type SweepEvent =
+  | { event: 'log'; message: string; trial?: string }
+  | { event: 'trial-start'; trial: string; stage: 1 | 2 | null; index: number; total: number; threads: number; resume: boolean; config: string }
+  | ({ event: 'epoch'; trial: string; epochs: number } & EpochLog)
+  | {
+      event: 'trial-end';
+      trial: string;
+      stage: 1 | 2 | null;
+      status: TrialStatus | 'skipped';
+      metric: number | null;
+      seconds: number;
+      error?: string;
+    }
+  | { event: 'selection'; selection: StageSelection };
+
+/** A trial with its resolved config (or the reason it has none). */
+export interface PlannedTrial extends TrialSpec {
+  config: TrainConfig | null;
+  configError: string | null;
+  runDir: string;
+}
+
+export interface SweepPlan {
+  sweep: string;
+  sweepDir: string;
+  grid: GridSpec;
+  metric: SweepMetric;
+  parallel: number;
+  threads: number;
+  settings: SweepSettings;
+  /** the trials of this invocation, in run order (paper grid: stage 2 only when its extractor is known) */
+  trials: PlannedTrial[];
+  /** paper grid: the extractor of stage 2 when it is known before running (null: decided after stage 1, or no stage 2) */
+  stage2: { extractor: Extractor; source: 'paper' | 'best' } | null;
+  notes: string[];
+}
+
+export interface SweepResult {
+  sweep: string;
+  sweepDir: string;
+  leaderboard: Leaderboard;
+  selection: StageSelection | null;
+  /** what happened to each trial of this invocation */
+  outcomes: { trial: string; status: TrialStatus | 'skipped'; error?: string }[];
+  interrupted: boolean;
+}
+
+// ---------------------------------------------------------------------------
+// helpers
+
+/** fields that differ between runs of the same trial without changing it */
+const VOLATILE = ['threads', 'outDir', 'name'] as const;
+
+function comparable(c: Record<string, unknown>): string {
+  const o = { ...c };
+  for (const k of VOLATILE) delete o[k];
+  return canonicalJson(o);
+}
+
+function diffKeys(a: Record<string, unknown>, b: Record<string, unknown>): string[] {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...keys].filter((k) => !(VOLATILE as readonly string[]).includes(k) && canonicalJson(a[k]) !== canonicalJson(b[k])).sort();
+}
+
+function firstLine(e: unknown): string {
+  const m = e instanceof Error ? e.message : String(e);
+  return m.trim();
+}
+
+function errorText(e: unknown): string {
+  if (e instanceof ConfigError) return e.issues.map((i) => `${i.path || '(config)'}: ${i.message}`).join('; ');
+  return firstLine(e);
+}
+
+function readSummary(runDir: string): RunSummary | null {
+  const f = path.join(runDir, RUN_FILES.metrics);
+  if (!fs.existsSync(f)) return null;
+  return readJson<RunSummary>(f);
+}
+
+function resolveGrid(grid: SweepOptions['grid']): GridSpec {
+  if (grid === 'paper') return paperGridSpec();
+  if (typeof grid === 'string') return loadGridFile(grid);
+  return grid;
+}
+
+function settingsLayer(s: SweepSettings): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  for (const k of ['data', 'limit', 'epochs', 'seed', 'device'] as const) if (s[k] !== undefined) o[k] = s[k];
+  return o;
+}
+
+/** dotted paths of a nested layer's leaves (objects recurse, everything else is a leaf) */
+function leafPaths(o: Record<string, unknown>, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(o)) {
+    const p = prefix ? `${prefix}.${k}` : k;
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) out.push(...leafPaths(v as Record<string, unknown>, p));
+    else out.push(p);
+  }
+  return out;
+}
+
+/** Stage-1 best by `metric`: the first finished stage-1 trial in leaderboard order (ties: fewer parameters). */
+function selectBest(stage1: PlannedTrial[], metric: SweepMetric): { trial: PlannedTrial; value: number | null } | null {
+  const done = stage1.filter((t) => fs.existsSync(path.join(t.runDir, RUN_FILES.metrics)));
+  const ranked = rankRows(done.map((t) => rowOf(t, t.runDir, 'done', metric)));
+  if (ranked.length === 0) return null;
+  const trial = done.find((t) => t.name === ranked[0].trial) as PlannedTrial;
+  return { trial, value: ranked[0].metric };
+}
+
+// ---------------------------------------------------------------------------
+// planning
+
+interface Context {
+  sweep: string;
+  sweepDir: string;
+  grid: GridSpec;
+  metric: SweepMetric;
+  parallel: number;
+  threads: number;
+  settings: SweepSettings;
+  notes: string[];
+}
+
+function makeContext(opts: SweepOptions): Context {
+  const grid = resolveGrid(opts.grid);
+  const metric = opts.metric ?? 'val_acc';
+  if (!isSweepMetric(metric)) throw new GridError(`unknown metric ${JSON.stringify(metric)} (allowed: ${SWEEP_METRICS.join(', ')})`);
+  const settings: SweepSettings = { ...(opts.settings ?? {}) };
+  if (typeof settings.data === 'string') settings.data = path.resolve(settings.data);
+  const axisPaths = grid.axes.map((a) => a.path);
+  for (const k of Object.keys(settingsLayer(settings)))
+    for (const p of axisPaths)
+      if (p === k || p.startsWith(`${k}.`)) throw new GridError(`--${k} sets a field that is an axis of the grid (${p}); drop one of them`);
+  if (grid.kind === 'user' && typeof grid.base.data === 'string' && settings.data === undefined) settings.data = path.resolve(grid.base.data);
+  const name = opts.name ?? defaultSweepName(grid, { limit: settings.limit, epochs: settings.epochs, seed: settings.seed });
+  if (!isValidSweepName(name)) throw new GridError(`invalid sweep name ${JSON.stringify(name)} (1-100 characters from A-Z a-z 0-9 . _ -)`);
+  const cpus = Math.max(1, Math.floor(opts.cpus ?? availableCpus()));
+  const requested = opts.parallel ?? 1;
+  if (!(Number.isInteger(requested) && requested >= 1)) throw new GridError(`--parallel must be an integer >= 1, got ${requested}`);
+  const notes: string[] = [];
+  const parallel = Math.min(requested, cpus);
+  if (parallel < requested) notes.push(`--parallel ${requested} capped at ${parallel}: only ${cpus} CPUs (trials would oversubscribe them)`);
+  const threads = Math.max(1, Math.floor(cpus / parallel));
+  const outDir = opts.outDir ?? path.join('runs', 'sweeps');
+  return { sweep: name, sweepDir: path.join(outDir, name), grid, metric, parallel, threads, settings, notes };
+}
+
+function planTrial(ctx: Context, spec: TrialSpec): PlannedTrial {
+  const runDir = path.join(ctx.sweepDir, spec.name);
+  const layer = settingsLayer(ctx.settings);
+  let config: TrainConfig | null = null;
+  let configError: string | null = null;
+  try {
+    const resolved = resolveConfig({
+      preset: ctx.grid.preset,
+      file: ctx.grid.base,
+      overrides: mergeLayers(layer, spec.overrides),
+    });
+    const threads = Math.min(resolved.threads ?? ctx.threads, ctx.threads);
+    config = { ...resolved, outDir: ctx.sweepDir, name: spec.name, threads };
+  } catch (e) {
+    configError = errorText(e);
+  }
+  return { ...spec, config, configError, runDir };
+}
+
+/** two override layers into one (the second wins; nested objects merge) */
+function mergeLayers(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = structuredClone(a);
+  for (const [k, v] of Object.entries(b)) {
+    const cur = out[k];
+    if (cur && typeof cur === 'object' && !Array.isArray(cur) && v && typeof v === 'object' && !Array.isArray(v))
+      out[k] = mergeLayers(cur as Record<string, unknown>, v as Record<string, unknown>);
+    else out[k] = structuredClone(v);
+  }
+  return out;
+}
+
+/** Refuses finished trials whose config differs from the plan's (a different sweep in this folder). */
+function checkFinished(trials: PlannedTrial[]): void {
+  const issues: { path: string; message: string }[] = [];
+  for (const t of trials) {
+    if (!t.config) continue;
+    const cfgFile = path.join(t.runDir, RUN_FILES.config);
+    if (!fs.existsSync(path.join(t.runDir, RUN_FILES.metrics)) || !fs.existsSync(cfgFile)) continue;
+    const old = readJson<Record<string, unknown>>(cfgFile);
+    const want = t.config as unknown as Record<string, unknown>;
+    if (comparable(old) !== comparable(want)) {
+      issues.push({ path: t.name, message: `finished with a different config (${diffKeys(old, want).join(', ')}) than this sweep asks for` });
+    }
+  }
+  if (issues.length) {
+    issues.push({ path: '', message: 'use another --name (or --out-dir) for a sweep with other settings' });
+    throw new GridError(issues);
+  }
+}
+
+function sweepIdentity(ctx: Context) {
+  const { data, limit, epochs, seed, device } = ctx.settings;
+  return {
+    kind: ctx.grid.kind,
+    preset: ctx.grid.preset,
+    base: ctx.grid.base,
+    axes: ctx.grid.axes,
+    settings: { data: data ?? null, limit: limit ?? null, epochs: epochs ?? null, seed: seed ?? null, device: device ?? null },
+  };
+}
+
+/** Writes sweep.json on the first run; later runs must describe the same sweep. */
+function claimSweepDir(ctx: Context): void {
+  fs.mkdirSync(ctx.sweepDir, { recursive: true });
+  const file = path.join(ctx.sweepDir, SWEEP_FILES.spec);
+  const identity = sweepIdentity(ctx);
+  if (fs.existsSync(file)) {
+    const old = readJson<{ identity?: Record<string, unknown> }>(file);
+    const oldId = (old.identity ?? {}) as Record<string, unknown>;
+    const now = identity as unknown as Record<string, unknown>;
+    const differ = [...new Set([...Object.keys(oldId), ...Object.keys(now)])].filter((k) => canonicalJson(oldId[k]) !== canonicalJson(now[k]));
+    if (differ.length) {
+      const details = differ.map((k) => `${k}: was ${canonicalJson(oldId[k])}, now ${canonicalJson(now[k])}`);
+      throw new GridError(`${ctx.sweepDir} holds a different sweep (${details.join('; ')}); use another --name or --out-dir`);
+    }
+    return;
+  }
+  writeJson(file, {
+    format: 'cifake-sweep',
+    version: 1,
+    name: ctx.sweep,
+    created: new Date().toISOString(),
+    cifakeTorch: packageVersion(),
+    grid: { kind: ctx.grid.kind, source: ctx.grid.source ?? null, description: ctx.grid.description ?? null },
+    identity,
+  });
+}
+
+/**
+ * Resolves what a sweep would run (stage 2 of the paper grid only when its extractor is known:
+ * --paper-extractor, or stage 1 finished in the folder). Writes nothing.
+ */
+export function planSweep(opts: SweepOptions): SweepPlan {
+  const ctx = makeContext(opts);
+  const p = planTrials(ctx, opts);
+  return { ...ctx, trials: p.trials, stage2: p.known };
+}
+
+interface Planned {
+  trials: PlannedTrial[];
+  stage1: PlannedTrial[];
+  stage2: (e: Extractor) => PlannedTrial[];
+  known: SweepPlan['stage2'];
+}
+
+function planTrials(ctx: Context, opts: SweepOptions): Planned {
+  const stage2 = (e: Extractor) => paperStage2(e).map((s) => planTrial(ctx, s));
+  if (ctx.grid.kind === 'user') return { trials: expandGrid(ctx.grid).map((s) => planTrial(ctx, s)), stage1: [], stage2, known: null };
+  const stage = opts.stage ?? 'all';
+  const stage1 = paperStage1().map((s) => planTrial(ctx, s));
+  const trials: PlannedTrial[] = stage === 2 ? [] : [...stage1];
+  let known: SweepPlan['stage2'] = null;
+  if (stage !== 1) {
+    if (opts.paperExtractor) known = { extractor: { ...PAPER_EXTRACTOR }, source: 'paper' };
+    else {
+      const best = selectBest(stage1, ctx.metric);
+      if (best && stage1.every((t) => fs.existsSync(path.join(t.runDir, RUN_FILES.metrics)))) known = { extractor: best.trial.extractor as Extractor, source: 'best' };
+    }
+    if (known) trials.push(...stage2(known.extractor));
+  }
+  return { trials, stage1, stage2, known };
+}
+
+// ---------------------------------------------------------------------------
+// running
+
+/** A leaderboard row from the trial's run directory (its config.json, else the planned config). */
+function rowOf(
+  t: Pick<TrialSpec, 'name' | 'stage' | 'params'> & { config?: TrainConfig | null },
+  runDir: string,
+  status: TrialStatus,
+  metric: SweepMetric,
+  extra: Partial<LeaderboardRow> = {},
+): LeaderboardRow {
+  const s = status === 'done' ? readSummary(runDir) : null;
+  let config: TrainConfig | null = t.config ?? null;
+  try {
+    if (fs.existsSync(path.join(runDir, RUN_FILES.config))) config = readJson<TrainConfig>(path.join(runDir, RUN_FILES.config));
+  } catch {
+    // keep the planned config
+  }
+  return {
+    rank: null,
+    trial: t.name,
+    stage: t.stage,
+    status,
+    skipped: false,
+    params: t.params,
+    family: config?.model.family ?? null,
+    convFilters: config?.model.convFilters ?? null,
+    dense: config?.model.dense ?? null,
+    parameters: s?.parameters ?? null,
+    epochs: s?.epochsRun ?? null,
+    bestEpoch: s?.bestEpoch ?? null,
+    valAcc: s?.metrics.val.accuracy ?? null,
+    valAuc: s?.metrics.val.rocAuc ?? null,
+    valF1Real: s?.metrics.val.f1.REAL ?? null,
+    testAcc: s?.metrics.test?.accuracy ?? null,
+    testF1Real: s?.metrics.test?.f1.REAL ?? null,
+    testAuc: s?.metrics.test?.rocAuc ?? null,
+    trainSeconds: s?.trainSeconds ?? null,
+    metric: s ? metricValue(s, metric) : null,
+    threads: config?.threads ?? null,
+    runDir: fs.existsSync(runDir) ? runDir : null,
+    error: null,
+    ...extra,
+  };
+}
+
+interface TrialRecord {
+  time: string;
+  trial: string;
+  stage: 1 | 2 | null;
+  params: Record<string, unknown>;
+  status: TrialStatus | 'skipped';
+  runDir: string;
+  seconds?: number;
+  threads?: number | null;
+  metric?: { name: SweepMetric; value: number | null };
+  error?: string;
+}
+
+/** The last record of each trial in trials.jsonl. */
+export function readTrialRecords(sweepDir: string): Map<string, TrialRecord> {
+  const file = path.join(sweepDir, SWEEP_FILES.trials);
+  const out = new Map<string, TrialRecord>();
+  if (!fs.existsSync(file)) return out;
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const r = JSON.parse(line) as TrialRecord;
+      out.set(r.trial, r);
+    } catch {
+      // a torn last line of a killed process: ignore
+    }
+  }
+  return out;
+}
+
+/** files a failed-before-its-first-epoch trial may leave (safe to remove for a fresh start) */
+const DISPOSABLE = new Set<string>([RUN_FILES.config, RUN_FILES.data, RUN_FILES.history]);
+
+/**
+ * Runs a sweep (see the module comment). Resolves when every trial of this invocation finished or
+ * failed (or the signal aborted it); failures are in the leaderboard, not thrown. Throws
+ * GridError for an invalid grid / options or a sweep folder that holds another sweep.
+ */
+export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
+  const ctx = makeContext(opts);
+  const emit = (e: SweepEvent) => opts.onEvent?.(e);
+  const log = (message: string, trial?: string) => emit({ event: 'log', message, ...(trial ? { trial } : {}) });
+  for (const n of ctx.notes) log(n);
+
+  claimSweepDir(ctx);
+  // one data path for every trial (the demo set is generated once, not by each trial)
+  if (ctx.settings.data === undefined || ctx.settings.data === null) {
+    let base: TrainConfig | null = null;
+    try {
+      base = resolveConfig({ preset: ctx.grid.preset, file: ctx.grid.base, overrides: settingsLayer(ctx.settings) });
+    } catch {
+      base = null; // an invalid base: the trials report it
+    }
+    if (base && !base.data) ctx.settings.data = await resolveData(base, log);
+  }
+  const planned = planTrials(ctx, opts);
+  const stage = opts.stage ?? 'all';
+  checkFinished(ctx.grid.kind === 'paper' ? [...planned.stage1, ...planned.trials] : planned.trials);
+
+  const outcomes: SweepResult['outcomes'] = [];
+  const rows = new Map<string, LeaderboardRow>();
+  let selection: StageSelection | null = null;
+  let interrupted = false;
+
+  // rows of trials finished in earlier invocations that this one does not plan (other stage-2 extractors, --stage 1 re-runs)
+  for (const r of readTrialRecords(ctx.sweepDir).values()) {
+    const dir = path.join(ctx.sweepDir, r.trial);
+    if (fs.existsSync(path.join(dir, RUN_FILES.metrics)))
+      rows.set(r.trial, rowOf({ name: r.trial, stage: r.stage, params: r.params }, dir, 'done', ctx.metric, { skipped: true }));
+  }
+
+  const writeBoard = (): Leaderboard => {
+    const ranked = rankRows([...rows.values()]);
+    const lb: Leaderboard = {
+      sweep: ctx.sweep,
+      sweepDir: ctx.sweepDir,
+      grid: ctx.grid.kind,
+      metric: ctx.metric,
+      generatedAt: new Date().toISOString(),
+      selection,
+      counts: countStatuses(ranked),
+      rows: ranked,
+    };
+    writeFileAtomic(path.join(ctx.sweepDir, SWEEP_FILES.csv), leaderboardCsv(lb));
+    writeJson(path.join(ctx.sweepDir, SWEEP_FILES.json), lb);
+    return lb;
+  };
+
+  const record = (t: PlannedTrial, status: TrialRecord['status'], extra: Partial<TrialRecord> = {}) => {
+    const s = status === 'done' || status === 'skipped' ? readSummary(t.runDir) : null;
+    const rec: TrialRecord = {
+      time: new Date().toISOString(),
+      trial: t.name,
+      stage: t.stage,
+      params: t.params,
+      status,
+      runDir: t.runDir,
+      threads: t.config?.threads ?? null,
+      ...(s ? { metric: { name: ctx.metric, value: metricValue(s, ctx.metric) } } : {}),
+      ...extra,
+    };
+    fs.appendFileSync(path.join(ctx.sweepDir, SWEEP_FILES.trials), `${JSON.stringify(rec)}\n`);
+  };
+
+  const runOne = async (t: PlannedTrial, index: number, total: number): Promise<void> => {
+    const t0 = Date.now();
+    const end = (status: TrialStatus | 'skipped', error?: string) => {
+      const seconds = (Date.now() - t0) / 1000;
+      const s = status === 'done' || status === 'skipped' ? readSummary(t.runDir) : null;
+      const metric = s ? metricValue(s, ctx.metric) : null;
+      outcomes.push({ trial: t.name, status, ...(error ? { error } : {}) });
+      record(t, status, { seconds, ...(error ? { error } : {}) });
+      const rowStatus: TrialStatus = status === 'skipped' ? 'done' : status;
+      rows.set(t.name, rowOf(t, t.runDir, rowStatus, ctx.metric, { skipped: status === 'skipped', error: error ?? null }));
+      writeBoard();
+      emit({ event: 'trial-end', trial: t.name, stage: t.stage, status, metric, seconds, ...(error ? { error } : {}) });
+    };
+    if (!t.config) return end('failed', `invalid config: ${t.configError}`);
+    if (fs.existsSync(path.join(t.runDir, RUN_FILES.metrics))) return end('skipped');
+    if (opts.signal?.aborted) {
+      rows.set(t.name, rowOf(t, t.runDir, 'pending', ctx.metric));
+      return;
+    }
+    let resume = false;
+    if (fs.existsSync(t.runDir)) {
+      const entries = fs.readdirSync(t.runDir);
+      const cfgFile = path.join(t.runDir, RUN_FILES.config);
+      if (entries.includes(RUN_FILES.last) && fs.existsSync(cfgFile)) {
+        const old = readJson<Record<string, unknown>>(cfgFile);
+        if (comparable(old) !== comparable(t.config as unknown as Record<string, unknown>))
+          return end('failed', `${t.runDir} holds an unfinished run with another config (${diffKeys(old, t.config as unknown as Record<string, unknown>).join(', ')}); remove it to retrain`);
+        writeJson(cfgFile, { ...old, threads: t.config.threads }); // this invocation's thread budget
+        resume = true;
+      } else if (entries.every((e) => DISPOSABLE.has(e) || /\.tmp-\d+$/.test(e))) {
+        fs.rmSync(t.runDir, { recursive: true, force: true });
+      } else {
+        return end('failed', `${t.runDir} exists with unexpected files (${entries.join(', ')}) and no checkpoint; remove it to retrain`);
+      }
+    }
+    emit({ event: 'trial-start', trial: t.name, stage: t.stage, index, total, threads: t.config.threads as number, resume, config: describeConfig(t.config) });
+    try {
+      await train(t.config, {
+        resume: resume ? t.runDir : undefined,
+        signal: opts.signal,
+        onLog: (m) => log(m, t.name),
+        onEpochEnd: (e) => emit({ event: 'epoch', trial: t.name, epochs: t.config?.epochs ?? 0, ...e }),
+      });
+      end('done');
+    } catch (e) {
+      if (e instanceof TrainingInterrupted) {
+        interrupted = true;
+        end('interrupted', firstLine(e));
+      } else end('failed', errorText(e));
+    }
+  };
+
+  const runAll = async (trials: PlannedTrial[]) => {
+    checkFinished(trials);
+    for (const t of trials) if (!rows.has(t.name)) rows.set(t.name, rowOf(t, t.runDir, 'pending', ctx.metric));
+    await warmCache(ctx, trials, log);
+    let next = 0;
+    const worker = async () => {
+      while (next < trials.length) {
+        const i = next++;
+        await runOne(trials[i], i + 1, trials.length);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(ctx.parallel, trials.length) }, worker));
+    if (opts.signal?.aborted) interrupted = true;
+  };
+
+  if (ctx.grid.kind === 'user') {
+    await runAll(planned.trials);
+  } else {
+    const stage1 = planned.stage1;
+    if (stage !== 2) {
+      log(`stage 1: ${stage1.length} feature extractors (conv 1-3 layers x 16-128 filters, no dense layers)`);
+      await runAll(stage1);
+    }
+    const best = selectBest(stage1, ctx.metric);
+    const allStage1 = stage1.every((t) => fs.existsSync(path.join(t.runDir, RUN_FILES.metrics)));
+    selection = makeSelection(ctx.metric, best, !!opts.paperExtractor, stage, allStage1, interrupted);
+    emit({ event: 'selection', selection });
+    log(selection.note);
+    if (stage !== 1 && selection.used && !interrupted) {
+      const trials = planned.stage2(selection.used);
+      log(`stage 2: ${trials.length} dense heads (1-3 layers x 32-4096 units) on the ${extractorLabel(selection.used)} extractor`);
+      await runAll(trials);
+    }
+  }
+
+  return { sweep: ctx.sweep, sweepDir: ctx.sweepDir, leaderboard: writeBoard(), selection, outcomes, interrupted };
+}
+
+function makeSelection(
+  metric: SweepMetric,
+  best: ReturnType<typeof selectBest>,
+  paperExtractor: boolean,
+  stage: 1 | 2 | 'all',
+  allStage1: boolean,
+  interrupted: boolean,
+): StageSelection {
+  const paper = { ...PAPER_EXTRACTOR };
+  const b = best ? { trial: best.trial.name, extractor: best.trial.extractor as Extractor, value: best.value } : null;
+  const matchesPaper = b ? b.extractor.layers === paper.layers && b.extractor.filters === paper.filters : null;
+  const valueText = b?.value === null || b?.value === undefined ? 'n/a' : b.value.toFixed(4);
+  let note = b
+    ? `stage 1 best extractor by ${metric}: ${extractorLabel(b.extractor)} (${b.trial}, ${valueText})${allStage1 ? '' : ' among the finished stage-1 trials'}; ` +
+      (matchesPaper ? 'the same as the paper (2x32)' : `the paper found 2x32, ours differs`)
+    : 'stage 1: no finished extractor trial';
+  let used: Extractor | null = null;
+  let source: StageSelection['source'] = null;
+  if (stage === 1) note += '; stage 2 not run (--stage 1)';
+  else if (interrupted) note += '; stage 2 not run (interrupted)';
+  else if (paperExtractor) {
+    used = paper;
+    source = 'paper';
+    note += '; stage 2 uses the paper extractor 2x32 (--paper-extractor)';
+  } else if (b && allStage1) {
+    used = b.extractor;
+    source = 'best';
+    note += `; stage 2 uses ${extractorLabel(b.extractor)}${matchesPaper ? '' : ' (--paper-extractor to use 2x32)'}`;
+  } else if (b) {
+    note += '; stage 2 not run: not every stage-1 trial finished (re-run to retry the failed ones, or --paper-extractor)';
+  } else {
+    note += '; stage 2 not run (or --paper-extractor)';
+  }
+  return { metric, best: b, paper, used, source, matchesPaper, note };
+}
+
+/** Decodes the splits the trials need into the cache once, so parallel trials do not each decode them. */
+async function warmCache(ctx: Context, trials: PlannedTrial[], log: (m: string) => void): Promise<void> {
+  const todo = trials.filter((t) => t.config && !fs.existsSync(path.join(t.runDir, RUN_FILES.metrics)));
+  const data = ctx.settings.data;
+  if (todo.length === 0 || !data) return;
+  const splits = ['test'];
+  if (todo.some((t) => t.config?.limit === null)) splits.unshift('train');
+  for (const split of splits) {
+    try {
+      await prepare(data, { splits: [split] });
+    } catch (e) {
+      log(`cache warm-up of the ${split} split skipped: ${firstLine(e).split('\n')[0]}`);
+    }
+  }
+}
