@@ -16,6 +16,7 @@ import { NonFiniteLoss, train, TrainingInterrupted, type EpochLog } from '../src
 import { readJson, RUN_FILES } from '../src/train/run-dir';
 import { Classifier } from '../src/classifier';
 import { packageVersion } from '../src/version';
+import { sweepCommand } from './commands/sweep';
 
 class UsageError extends Error {}
 
@@ -399,6 +400,8 @@ dataCmd
     const r = await synthesize(o.out, { trainPerClass: o.trainPerClass, testPerClass: o.testPerClass, seed: o.seed });
     process.stdout.write(`${r.root}: ${JSON.stringify(r.counts)}\n`);
   });
+
+program.addCommand(sweepCommand());
 
 export async function main(argv: string[]): Promise<number> {
   try {
