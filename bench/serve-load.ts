@@ -1,0 +1,128 @@
+// Load test of examples/server.ts: POST /classify with a real 32x32 JPEG at several concurrencies
+// (autocannon), then RSS across 2 x 10k requests. Server and client share this process, on
+// 127.0.0.1 only; every step is bounded (duration per level, request count for the memory run).
+//
+//   npx tsx bench/serve-load.ts [runDirOrCheckpoint] [--duration 10] [--levels 1,16,64]
+//       [--requests 10000] [--threads N] [--image photo.jpg] [--max-wait-ms 2]
+//
+// Without a model, a small 'paper-cnn' model is trained for 1 epoch on generated images (about a
+// minute on 2 cores). Prints a markdown table.
+import autocannon from 'autocannon';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import sharp from 'sharp';
+
+import { createServer, listen } from '../examples/server';
+import { Classifier, train } from '../src';
+import { renderSynthImage, synthesize } from '../src/data/synth';
+
+const mb = (bytes: number) => bytes / 2 ** 20;
+
+async function tinyModel(dir: string): Promise<string> {
+  const data = path.join(dir, 'data');
+  console.error('no model given: generating 2 x 300 images and training paper-cnn for 1 epoch...');
+  await synthesize(data, { trainPerClass: 300, testPerClass: 50 });
+  const r = await train({ data, epochs: 1, outDir: path.join(dir, 'runs'), name: 'bench' });
+  console.error(`trained: ${r.runDir} (val accuracy ${r.metrics.val.accuracy.toFixed(3)})`);
+  return r.runDir;
+}
+
+function fire(opts: autocannon.Options): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    autocannon(opts, (err, result) => (err ? reject(err) : resolve(result)));
+  });
+}
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      duration: { type: 'string', default: '10' },
+      levels: { type: 'string', default: '1,16,64' },
+      requests: { type: 'string', default: '10000' },
+      threads: { type: 'string' },
+      image: { type: 'string' },
+      'max-wait-ms': { type: 'string' },
+    },
+  });
+  const duration = Number(values.duration);
+  const levels = values.levels.split(',').map(Number);
+  const amount = Number(values.requests);
+  if (!(duration > 0 && duration <= 120)) throw new Error('--duration: seconds in (0, 120]');
+  if (!levels.every((c) => Number.isInteger(c) && c >= 1 && c <= 1024)) throw new Error('--levels: integers in 1..1024');
+  if (!(Number.isInteger(amount) && amount >= 100 && amount <= 1_000_000)) throw new Error('--requests: an integer in 100..1000000');
+
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cifake-serve-load-'));
+  try {
+    const model = positionals[0] ?? (await tinyModel(tmp));
+    const threads = values.threads ? Number(values.threads) : undefined;
+    const maxWaitMs = values['max-wait-ms'] !== undefined ? Number(values['max-wait-ms']) : undefined;
+    const clf = await Classifier.load(model, { threads, maxWaitMs });
+    const body = values.image
+      ? fs.readFileSync(values.image)
+      : await sharp(renderSynthImage('REAL', 12345), { raw: { width: 32, height: 32, channels: 3 } }).jpeg({ quality: 75 }).toBuffer();
+    const meta = await sharp(body).metadata();
+    const server = createServer(clf, { log: () => {} });
+    const base = await listen(server, 0, '127.0.0.1');
+    const url = `${base}/classify`;
+    const request = { method: 'POST' as const, body, headers: { 'content-type': `image/${meta.format}` } };
+    const check = (r: autocannon.Result, what: string) => {
+      if (r.non2xx || r.errors || r.timeouts) throw new Error(`${what}: ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts`);
+    };
+
+    const i = clf.info;
+    console.log(
+      `model: ${i.family} (${i.parameters} parameters) on ${i.device}, ${os.availableParallelism()} CPUs, load average ${os.loadavg()[0].toFixed(1)}; ` +
+        `body: ${meta.width}x${meta.height} ${meta.format}, ${body.length} bytes; node ${process.version}`,
+    );
+    await fire({ url, ...request, connections: 4, duration: 1 }); // warm-up
+
+    const rows: string[] = [];
+    for (const c of levels) {
+      const s0 = clf.stats;
+      const r = await fire({ url, ...request, connections: c, duration });
+      check(r, `concurrency ${c}`);
+      const s1 = clf.stats;
+      const calls = s1.nativeCalls - s0.nativeCalls;
+      rows.push(
+        `| ${c} | ${r.requests.average.toFixed(0)} | ${r.latency.p50.toFixed(1)} | ${r.latency.p99.toFixed(1)} | ${r.latency.max.toFixed(1)} | ` +
+          `${calls ? ((s1.images - s0.images) / calls).toFixed(1) : '-'} | ${r.requests.total} |`,
+      );
+    }
+    console.log(`\n### POST /classify, ${duration} s per level\n`);
+    console.log('| concurrency | requests/s | p50 ms | p99 ms | max ms | images per native call | requests |');
+    console.log('|---:|---:|---:|---:|---:|---:|---:|');
+    for (const r of rows) console.log(r);
+
+    // Memory: RSS after warm-up, after `amount` requests, after `amount` more (the second delta is
+    // the one that shows a leak; the first includes allocator and JIT warm-up).
+    global.gc?.();
+    const m0 = process.memoryUsage();
+    const first = await fire({ url, ...request, connections: 16, amount });
+    check(first, 'memory run 1');
+    global.gc?.();
+    const m1 = process.memoryUsage();
+    const second = await fire({ url, ...request, connections: 16, amount });
+    check(second, 'memory run 2');
+    global.gc?.();
+    const m2 = process.memoryUsage();
+    console.log(`\n### Memory over 2 x ${amount} requests (concurrency 16${global.gc ? ', after gc()' : ''})\n`);
+    console.log('| | before | after 1st | after 2nd | 2nd - 1st |');
+    console.log('|---|---:|---:|---:|---:|');
+    for (const k of ['rss', 'heapUsed', 'external'] as const)
+      console.log(`| ${k} MiB | ${mb(m0[k]).toFixed(1)} | ${mb(m1[k]).toFixed(1)} | ${mb(m2[k]).toFixed(1)} | ${(mb(m2[k]) - mb(m1[k])).toFixed(1)} |`);
+
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    clf.dispose();
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().catch((e: Error) => {
+  console.error(e.stack ?? e.message);
+  process.exit(1);
+});
