@@ -25,7 +25,7 @@ import { renderTriptych } from '../src/gradcam/render';
 export interface ServerOptions {
   /** Largest accepted body in bytes (default 5 MiB); checked against Content-Length and while streaming. */
   maxBodyBytes?: number;
-  /** Gives up on a request whose body has not arrived in this time (default 30 s). */
+  /** Gives up (408, connection closed) on a request that has not fully arrived in this time (default 30 s). */
   requestTimeoutMs?: number;
   /** One line per failed request and per service fault (default: console.error). */
   log?: (line: string) => void;
@@ -306,9 +306,12 @@ export function createHandler(clf: Classifier, opts: ServerOptions = {}): http.R
 
 /** An http.Server for `clf` (not listening yet: call .listen()). */
 export function createServer(clf: Classifier, opts: ServerOptions = {}): http.Server {
-  const server = http.createServer(createHandler(clf, opts));
-  server.requestTimeout = opts.requestTimeoutMs ?? 30_000;
-  return server;
+  const requestTimeout = opts.requestTimeoutMs ?? 30_000;
+  // Node answers a request that is still incomplete after requestTimeout with a bare 408 and closes it.
+  return http.createServer(
+    { requestTimeout, headersTimeout: Math.min(requestTimeout, 10_000), connectionsCheckingInterval: Math.max(50, Math.min(30_000, requestTimeout / 10)) },
+    createHandler(clf, opts),
+  );
 }
 
 /** Listens on host:port (port 0 = any free one) and resolves the base URL. */

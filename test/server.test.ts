@@ -231,6 +231,28 @@ describe('examples/server.ts', function () {
     });
   });
 
+  it('drops a client that stalls mid-upload after requestTimeoutMs (408)', async () => {
+    const s = createServer(clf, { requestTimeoutMs: 400, log: () => {} });
+    const url = await listen(s);
+    try {
+      const t0 = Date.now();
+      const status = await new Promise<number | string>((resolve) => {
+        const req = http.request(`${url}/classify`, { method: 'POST', headers: { 'content-length': 5000 } }, (res) => {
+          res.resume();
+          resolve(res.statusCode!);
+        });
+        req.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+        req.write(jpeg.subarray(0, 100)); // ...and never the rest
+      });
+      expect(status).to.be.oneOf([408, 'ECONNRESET']);
+      expect(Date.now() - t0).to.be.below(5000);
+      expect((await request(url, 'POST', '/classify', jpeg)).status).to.equal(200);
+    } finally {
+      s.closeAllConnections();
+      await new Promise((r) => s.close(r));
+    }
+  });
+
   it('answers 503 once its classifier is disposed', async () => {
     const c = await Classifier.load(ckpt, { threads: 1 });
     const s = createServer(c, { log: () => {} });
