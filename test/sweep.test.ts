@@ -21,6 +21,7 @@ import {
   readTrialRecords,
   runSweep,
   SWEEP_FILES,
+  trialFilter,
   trialNames,
   type GridSpec,
   type SweepEvent,
@@ -102,6 +103,24 @@ describe('sweep', () => {
       const p = planSweep({ grid: 'paper', outDir: out, settings: { limit: 2000, epochs: 2 } });
       expect(p.sweep).to.equal('paper-limit2000-ep2');
       expect(p.trials.every((t) => t.config!.epochs === 2 && t.config!.limit === 2000)).to.equal(true);
+    });
+
+    it('--only runs a subset by name patterns', () => {
+      const keep = trialFilter(['s1-conv*x32', 's2-*dense1x?2']);
+      expect(keep('s1-conv2x32')).to.equal(true);
+      expect(keep('s1-conv2x320')).to.equal(false);
+      expect(keep('s2-conv2x32-dense1x32')).to.equal(true);
+      expect(keep('s2-conv2x32-dense1x512')).to.equal(false);
+      expect(trialFilter(undefined)('anything')).to.equal(true);
+      const out = path.join(tmp, 'plan');
+      const p = planSweep({ grid: 'paper', outDir: out, paperExtractor: true, only: ['s1-conv*x16', 's2-*-dense3x*'] });
+      expect(p.trials.map((t) => t.name)).to.deep.equal([
+        's1-conv1x16',
+        's1-conv2x16',
+        's1-conv3x16',
+        ...[32, 64, 128, 256, 512, 1024, 2048, 4096].map((u) => `s2-conv2x32-dense3x${u}`),
+      ]);
+      throwsGrid(() => planSweep({ grid: parseGrid({ axes: { epochs: [1, 2] } }), outDir: out, only: ['nope*'] }), /matches no trial/);
     });
 
     it('divides the CPUs among parallel trials and never oversubscribes them', () => {

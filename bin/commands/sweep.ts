@@ -39,6 +39,7 @@ interface SweepFlags {
   metric: SweepMetric;
   stage: '1' | '2' | 'all';
   paperExtractor?: boolean;
+  only?: string;
   dryRun?: boolean;
   json?: boolean;
   quiet?: boolean;
@@ -82,6 +83,7 @@ export function sweepCommand(): Command {
     .option('--parallel <n>', 'trials at once, each with floor(cpus / n) threads (capped at the CPU count)', positiveInt('--parallel'), 1)
     .addOption(new Option('--metric <m>', 'ranking metric, and the stage-1 selection criterion').choices([...SWEEP_METRICS]).default('val_acc'))
     .addOption(new Option('--stage <s>', 'paper grid: run stage 1, stage 2 or all').choices(['1', '2', 'all']).default('all'))
+    .option('--only <patterns>', "run only the trials whose names match (comma-separated, * and ? wildcards), e.g. 's1-conv*x32'")
     .option('--paper-extractor', "paper grid: stage 2 on the paper's 2x32 extractor instead of our stage-1 best")
     .option('--dry-run', 'print the trials and their configs; train nothing')
     .option('--json', 'print one JSON object per event (the last: the leaderboard)')
@@ -108,6 +110,7 @@ Examples:
   cifake sweep --grid paper --data ~/cifake.zip
   cifake sweep --grid paper --data ~/cifake.zip --limit 2000 --epochs 2 --stage 1
   cifake sweep --grid paper --data ~/cifake.zip --paper-extractor --parallel 2
+  cifake sweep --grid paper --data ~/cifake.zip --limit 2000 --epochs 2 --stage 1 --only 's1-conv*x16,s1-conv*x32'
   cifake sweep --grid my-grid.yaml --data ~/cifake.zip --metric val_auc`,
     )
     .action(async (f: SweepFlags) => {
@@ -124,6 +127,7 @@ Examples:
         metric: f.metric,
         stage: f.stage === 'all' ? 'all' : (Number(f.stage) as 1 | 2),
         paperExtractor: !!f.paperExtractor,
+        only: f.only?.split(','),
       };
 
       if (f.dryRun) {

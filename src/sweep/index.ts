@@ -33,5 +33,5 @@ export {
   stageLabel,
 } from './leaderboard';
 export type { Leaderboard, LeaderboardRow, RunSummary, StageSelection, SweepMetric, TrialStatus } from './leaderboard';
-export { planSweep, readTrialRecords, runSweep, SWEEP_FILES } from './run';
+export { planSweep, readTrialRecords, runSweep, SWEEP_FILES, trialFilter } from './run';
 export type { PlannedTrial, SweepEvent, SweepOptions, SweepPlan, SweepResult, SweepSettings } from './run';

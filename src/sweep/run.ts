@@ -96,6 +96,11 @@ export interface SweepOptions {
   paperExtractor?: boolean;
   /** paper grid: run stage 1, stage 2 (stage 1 must be finished unless paperExtractor) or both */
   stage?: 1 | 2 | 'all';
+  /**
+   * Run only the trials whose names match one of these patterns (`*` any characters, `?` one):
+   * e.g. ['s1-conv*x32']. The others are neither run nor listed (finished ones still are).
+   */
+  only?: string[];
   /** CPUs to divide among parallel trials (default: all available to the process) */
   cpus?: number;
   /** aborting stops the running trials after their current batch (their checkpoints are kept) and starts no more */
@@ -358,12 +363,26 @@ interface Planned {
   known: SweepPlan['stage2'];
 }
 
+/** `only` patterns -> a name predicate (no patterns: everything) */
+export function trialFilter(only: string[] | undefined): (name: string) => boolean {
+  const pats = (only ?? []).map((p) => p.trim()).filter(Boolean);
+  if (pats.length === 0) return () => true;
+  const res = pats.map((p) => new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`));
+  return (name) => res.some((r) => r.test(name));
+}
+
 function planTrials(ctx: Context, opts: SweepOptions): Planned {
-  const stage2 = (e: Extractor) => paperStage2(e).map((s) => planTrial(ctx, s));
-  if (ctx.grid.kind === 'user') return { trials: expandGrid(ctx.grid).map((s) => planTrial(ctx, s)), stage1: [], stage2, known: null };
+  const keep = trialFilter(opts.only);
+  const stage2 = (e: Extractor) => paperStage2(e).filter((s) => keep(s.name)).map((s) => planTrial(ctx, s));
+  if (ctx.grid.kind === 'user') {
+    const all = expandGrid(ctx.grid);
+    const trials = all.filter((s) => keep(s.name)).map((s) => planTrial(ctx, s));
+    if (trials.length === 0 && opts.only?.length) throw new GridError(`--only ${opts.only.join(',')} matches no trial (trials: ${all.map((t) => t.name).join(', ')})`);
+    return { trials, stage1: [], stage2, known: null };
+  }
   const stage = opts.stage ?? 'all';
   const stage1 = paperStage1().map((s) => planTrial(ctx, s));
-  const trials: PlannedTrial[] = stage === 2 ? [] : [...stage1];
+  const trials: PlannedTrial[] = stage === 2 ? [] : stage1.filter((t) => keep(t.name));
   let known: SweepPlan['stage2'] = null;
   if (stage !== 1) {
     if (opts.paperExtractor) known = { extractor: { ...PAPER_EXTRACTOR }, source: 'paper' };
@@ -599,11 +618,12 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
     const stage1 = planned.stage1;
     if (stage !== 2) {
       log(`stage 1: ${stage1.length} feature extractors (conv 1-3 layers x 16-128 filters, no dense layers)`);
-      await runAll(stage1);
+      await runAll(stage1.filter((t) => planned.trials.includes(t)));
     }
     const best = selectBest(stage1, ctx.metric);
     const allStage1 = stage1.every((t) => fs.existsSync(path.join(t.runDir, RUN_FILES.metrics)));
-    selection = makeSelection(ctx.metric, best, !!opts.paperExtractor, stage, allStage1, interrupted);
+    const finished = stage1.filter((t) => fs.existsSync(path.join(t.runDir, RUN_FILES.metrics))).length;
+    selection = makeSelection(ctx.metric, best, !!opts.paperExtractor, stage, allStage1, interrupted, finished);
     emit({ event: 'selection', selection });
     log(selection.note);
     if (stage !== 1 && selection.used && !interrupted) {
@@ -623,14 +643,17 @@ function makeSelection(
   stage: 1 | 2 | 'all',
   allStage1: boolean,
   interrupted: boolean,
+  finished: number,
 ): StageSelection {
   const paper = { ...PAPER_EXTRACTOR };
   const b = best ? { trial: best.trial.name, extractor: best.trial.extractor as Extractor, value: best.value } : null;
   const matchesPaper = b ? b.extractor.layers === paper.layers && b.extractor.filters === paper.filters : null;
   const valueText = b?.value === null || b?.value === undefined ? 'n/a' : b.value.toFixed(4);
   let note = b
-    ? `stage 1 best extractor by ${metric}: ${extractorLabel(b.extractor)} (${b.trial}, ${valueText})${allStage1 ? '' : ' among the finished stage-1 trials'}; ` +
-      (matchesPaper ? 'the same as the paper (2x32)' : `the paper found 2x32, ours differs`)
+    ? allStage1
+      ? `stage 1 best extractor by ${metric}: ${extractorLabel(b.extractor)} (${b.trial}, ${valueText}); ` +
+        (matchesPaper ? 'the same as the paper (2x32)' : 'the paper found 2x32: ours differs')
+      : `stage 1 (partial: ${finished} of 12 extractors finished) best so far by ${metric}: ${extractorLabel(b.extractor)} (${b.trial}, ${valueText}); the paper found 2x32`
     : 'stage 1: no finished extractor trial';
   let used: Extractor | null = null;
   let source: StageSelection['source'] = null;
