@@ -36,6 +36,7 @@ command -v cmake >/dev/null 2>&1 || pkgs+=(cmake)
 command -v g++ >/dev/null 2>&1 || pkgs+=(g++)
 command -v make >/dev/null 2>&1 || command -v ninja >/dev/null 2>&1 || pkgs+=(make)
 [ -f /usr/include/jpeglib.h ] || pkgs+=(libjpeg-dev)
+[ -x /usr/bin/chromium ] || pkgs+=(chromium)  # headless browser of the report test (playwright-core drives it; it never downloads one)
 if ! have_libtorch; then
   pkgs+=(libtorch-dev libopenblas0-openmp)
 fi
