@@ -17,6 +17,7 @@ import { readJson, RUN_FILES } from '../src/train/run-dir';
 import { Classifier } from '../src/classifier';
 import { packageVersion } from '../src/version';
 import { sweepCommand } from './commands/sweep';
+import { reportCommand } from './commands/report';
 
 class UsageError extends Error {}
 
@@ -402,6 +403,7 @@ dataCmd
   });
 
 program.addCommand(sweepCommand());
+program.addCommand(reportCommand());
 
 export async function main(argv: string[]): Promise<number> {
   try {
