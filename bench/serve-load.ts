@@ -3,7 +3,11 @@
 // 127.0.0.1 only; every step is bounded (duration per level, request count for the memory run).
 //
 //   npx tsx bench/serve-load.ts [runDirOrCheckpoint] [--duration 10] [--levels 1,16,64]
-//       [--requests 10000] [--threads N] [--image photo.jpg] [--max-wait-ms 2]
+//       [--requests 10000] [--memory-max-seconds 150] [--threads N] [--image photo.jpg] [--max-wait-ms 2]
+//   (node --expose-gc --import tsx bench/serve-load.ts ... collects garbage between memory readings)
+//
+// On a shared or busy CPU, libtorch's OpenMP threads spin-wait: try --threads 1 or
+// OMP_WAIT_POLICY=PASSIVE (several times the throughput when the cores are oversubscribed).
 //
 // Without a model, a small 'paper-cnn' model is trained for 1 epoch on generated images (about a
 // minute on 2 cores). Prints a markdown table.
@@ -29,9 +33,15 @@ async function tinyModel(dir: string): Promise<string> {
   return r.runDir;
 }
 
-function fire(opts: autocannon.Options): Promise<autocannon.Result> {
+/** One autocannon run; stopped after maxSeconds whatever its duration or amount. */
+function fire(opts: autocannon.Options, maxSeconds = 300): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
-    autocannon(opts, (err, result) => (err ? reject(err) : resolve(result)));
+    const instance = autocannon(opts, (err, result) => {
+      clearTimeout(timer);
+      if (err) reject(err);
+      else resolve(result);
+    });
+    const timer = setTimeout(() => instance.stop(), maxSeconds * 1000);
   });
 }
 
@@ -45,6 +55,7 @@ async function main(): Promise<void> {
       threads: { type: 'string' },
       image: { type: 'string' },
       'max-wait-ms': { type: 'string' },
+      'memory-max-seconds': { type: 'string', default: '150' },
     },
   });
   const duration = Number(values.duration);
@@ -74,7 +85,8 @@ async function main(): Promise<void> {
 
     const i = clf.info;
     console.log(
-      `model: ${i.family} (${i.parameters} parameters) on ${i.device}, ${os.availableParallelism()} CPUs, load average ${os.loadavg()[0].toFixed(1)}; ` +
+      `model: ${i.family} (${i.parameters} parameters) on ${i.device}, threads ${threads ?? `default (OMP_NUM_THREADS=${process.env.OMP_NUM_THREADS})`}` +
+        `${process.env.OMP_WAIT_POLICY ? `, OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY}` : ''}; ${os.availableParallelism()} CPUs, load average ${os.loadavg()[0].toFixed(1)}; ` +
         `body: ${meta.width}x${meta.height} ${meta.format}, ${body.length} bytes; node ${process.version}`,
     );
     await fire({ url, ...request, connections: 4, duration: 1 }); // warm-up
@@ -100,15 +112,17 @@ async function main(): Promise<void> {
     // the one that shows a leak; the first includes allocator and JIT warm-up).
     global.gc?.();
     const m0 = process.memoryUsage();
-    const first = await fire({ url, ...request, connections: 16, amount });
+    const cap = Number(values['memory-max-seconds']);
+    const first = await fire({ url, ...request, connections: 16, amount }, cap);
     check(first, 'memory run 1');
     global.gc?.();
     const m1 = process.memoryUsage();
-    const second = await fire({ url, ...request, connections: 16, amount });
+    const second = await fire({ url, ...request, connections: 16, amount }, cap);
     check(second, 'memory run 2');
     global.gc?.();
     const m2 = process.memoryUsage();
-    console.log(`\n### Memory over 2 x ${amount} requests (concurrency 16${global.gc ? ', after gc()' : ''})\n`);
+    const done = `${first.requests.total} + ${second.requests.total}${first.requests.total < amount || second.requests.total < amount ? ` (stopped at ${cap} s each)` : ''}`;
+    console.log(`\n### Memory over ${done} requests (concurrency 16${global.gc ? ', after gc()' : ', run with node --expose-gc for gc() between runs'})\n`);
     console.log('| | before | after 1st | after 2nd | 2nd - 1st |');
     console.log('|---|---:|---:|---:|---:|');
     for (const k of ['rss', 'heapUsed', 'external'] as const)
