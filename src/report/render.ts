@@ -1,10 +1,23 @@
 // Vega-Lite spec -> SVG (vega, headless, no canvas) -> PNG (sharp/librsvg). No browser, no network.
 import sharp from 'sharp';
-import * as vega from 'vega';
-import * as vl from 'vega-lite';
+import type { LoggerInterface } from 'vega';
 import type { TopLevelSpec } from 'vega-lite';
 
 import { installTextMetrics } from './text-metrics';
+
+type Vega = typeof import('vega');
+type VegaLite = typeof import('vega-lite');
+
+let libs: { vega: Vega; vl: VegaLite } | null = null;
+
+/** vega and vega-lite, loaded on first use (they take a good half second to load: not on every CLI start). */
+function charting(): { vega: Vega; vl: VegaLite } {
+  if (!libs) {
+    libs = { vega: require('vega') as Vega, vl: require('vega-lite') as VegaLite };
+    installTextMetrics(libs.vega);
+  }
+  return libs;
+}
 
 export type ChartSpec = TopLevelSpec;
 
@@ -38,8 +51,8 @@ export const CHART_CONFIG = {
   header: { labelFontSize: 12, titleFontSize: 12 },
 } as const;
 
-function collectingLogger(sink: string[]): vega.LoggerInterface {
-  let level = vega.Warn;
+function collectingLogger(sink: string[], warn: number): LoggerInterface {
+  let level = warn;
   const push = (kind: string) => (...args: readonly unknown[]) => {
     sink.push(`${kind}: ${args.map((a) => (a instanceof Error ? a.message : String(a))).join(' ')}`);
     return logger;
@@ -54,7 +67,7 @@ function collectingLogger(sink: string[]): vega.LoggerInterface {
     warn: push('warn'),
     info: () => logger,
     debug: () => logger,
-  } as vega.LoggerInterface;
+  } as LoggerInterface;
   return logger;
 }
 
@@ -72,9 +85,9 @@ function sizeOf(svg: string): { width: number; height: number } {
  */
 export async function renderChart(spec: ChartSpec, scale = 2): Promise<RenderedChart> {
   if (!(scale > 0 && scale <= 8)) throw new RangeError(`renderChart: scale must be in (0, 8], got ${scale}`);
-  installTextMetrics();
+  const { vega, vl } = charting();
   const warnings: string[] = [];
-  const logger = collectingLogger(warnings);
+  const logger = collectingLogger(warnings, vega.Warn);
   const withConfig = { ...spec, config: { ...CHART_CONFIG, ...(spec as { config?: object }).config } } as ChartSpec;
   const compiled = vl.compile(withConfig, { logger }).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none', logger, logLevel: vega.Warn });
@@ -93,5 +106,6 @@ export async function renderChart(spec: ChartSpec, scale = 2): Promise<RenderedC
 
 /** The versions of the chart toolchain, for the report's footer. */
 export function chartVersions(): { vega: string; vegaLite: string; sharp: string; libvips: string } {
+  const { vega, vl } = charting();
   return { vega: vega.version, vegaLite: vl.version, sharp: sharp.versions.sharp ?? 'unknown', libvips: sharp.versions.vips };
 }

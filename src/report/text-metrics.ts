@@ -2,8 +2,6 @@
 // far too wide for proportional fonts and leaves charts padded with blank space; these are the
 // advance widths of DejaVu Sans (the first font of CHART_FONT, packaged by Debian as
 // fonts-dejavu-core), so the layout fits what librsvg and browsers draw.
-import * as vega from 'vega';
-
 /** Advance widths of ASCII 0x20..0x7E in 1/1000 em: DejaVu Sans Book. */
 const REGULAR: readonly number[] = [318,401,460,838,636,950,780,275,390,390,500,838,318,361,318,337,636,636,636,636,636,636,636,636,636,636,337,337,838,838,838,531,1000,684,686,698,770,632,575,775,752,295,295,656,557,863,748,787,603,787,695,635,611,732,684,989,685,611,685,390,337,390,838,500,500,613,635,550,635,615,352,635,634,278,278,579,278,974,634,612,635,635,411,521,392,634,592,818,592,592,525,636,337,636,838];
 /** The same for DejaVu Sans Bold. */
@@ -39,9 +37,9 @@ type Metrics = { width: (item: TextItem, text: unknown) => number };
 let installed = false;
 
 /** Makes vega measure text with the DejaVu Sans table (idempotent; affects this process's vega). */
-export function installTextMetrics(): void {
+export function installTextMetrics(vega: object): void {
   if (installed) return;
-  const metrics = (vega as unknown as { textMetrics?: Metrics }).textMetrics;
+  const metrics = (vega as { textMetrics?: Metrics }).textMetrics;
   if (!metrics) return; // another vega build: keep its estimate
   metrics.width = (item: TextItem, text: unknown) => {
     const s = text === null || text === undefined ? '' : String(text).trim();
