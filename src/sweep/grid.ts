@@ -19,6 +19,7 @@
  * `name` (set by the sweep) in `base` or the axes and `threads` as an axis (`threads` in `base` is
  * an upper bound). Axis paths are dotted object paths (`model.dropout`); a path that is a prefix
  * of another (`model` and `model.dense`) is an error. Values replace the field (arrays replace).
+ * A relative `base.data` is taken relative to the current directory (as --data).
  *
  * Trial names (the run directory of each trial) come from the axis values only, so they are stable
  * across re-runs and grid edits that keep an axis: `convFilters-16-32_lr-0.001`. The key is the

@@ -162,9 +162,13 @@ export function formatSeconds(s: number | null): string {
 
 const METRIC_LABEL: Record<SweepMetric, string> = { val_acc: 'val acc', test_acc: 'test acc', val_auc: 'val AUC', f1: 'F1 REAL' };
 
-/** The terminal table (plain text, aligned), the selection note and the failed trials' errors. */
+/**
+ * The terminal table (plain text, aligned), the selection note and the failed trials' errors.
+ * `train time` is the time spent in training epochs (metrics.json trainSeconds), without data
+ * loading and evaluation; F1 REAL and the AUCs are on the test split where named so.
+ */
 export function formatLeaderboard(lb: Leaderboard): string {
-  const head = ['#', 'trial', 'stage', 'conv', 'dense', 'params', 'ep', 'val acc', 'val AUC', 'test acc', 'F1 REAL', 'test AUC', 'time', 'status'];
+  const head = ['#', 'trial', 'stage', 'conv', 'dense', 'params', 'ep', 'val acc', 'val AUC', 'test acc', 'F1 REAL', 'test AUC', 'train time', 'status'];
   const right = new Set([0, 5, 6, 7, 8, 9, 10, 11, 12]);
   const rows = lb.rows.map((r) => [
     r.rank === null ? '-' : String(r.rank),
