@@ -46,3 +46,19 @@ export type { TextRendererChoice, TextRendererInfo, TextRendererKind } from './t
 
 export { LABEL_NAMES } from './validate';
 export type { Label } from './validate';
+
+export { assertLayer, datasetSummaryJSON, explainDataset, explainImage, explainImages, explanationAt, renderExplained } from './explain';
+export type {
+  ClassMeanStats,
+  DatasetExplanation,
+  DatasetInput,
+  ExplainDatasetOptions,
+  ExplainedImage,
+  ExplainedPrediction,
+  ExplainMethod,
+  ExplainOptions,
+  ExplainPngOptions,
+  ExplainTarget,
+  Explanation,
+  ImageExplanation,
+} from './explain';
