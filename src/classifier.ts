@@ -2,6 +2,7 @@
 //   const clf = await Classifier.load('runs/hoc');
 //   const { label, pReal } = await clf.predict(fs.readFileSync('cat.jpg'));
 import { decodeImages } from './data';
+import { explainImage, type ExplainMethod, type ExplainPngOptions, type ExplainTarget, type ImageExplanation } from './gradcam/explain';
 import { sigmoid } from './metrics';
 import { CifakeModel, type CheckpointMeta } from './model';
 import { loadNative } from './native';
@@ -238,6 +239,21 @@ export class Classifier {
     const logits = await model.predictLogits(images, this.maxBatch);
     this.counters.images += logits.length;
     return Array.from(logits, (z) => this.toPrediction(z));
+  }
+
+  /**
+   * Grad-CAM / HiResCAM of one image (eval mode; the model is not changed): the prediction, the
+   * 32x32 map divided by its maximum, the raw layer-resolution map and, with `png`, a triptych.
+   *   const { prediction, map, png } = await clf.explain('cat.jpg', { png: { colormap: 'turbo' } });
+   */
+  async explain(
+    input: ImageInput,
+    opts: { method?: ExplainMethod; target?: ExplainTarget; layer?: string; png?: boolean | ExplainPngOptions } = {},
+  ): Promise<ImageExplanation> {
+    const model = this.native;
+    const image = await this.decode([input]);
+    if (this.disposed) throw new Error(DISPOSED);
+    return explainImage(model, image, { ...opts, threshold: this.threshold, fileName: typeof input === 'string' ? input : undefined });
   }
 
   private schedule(): void {
