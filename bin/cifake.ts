@@ -18,6 +18,7 @@ import { Classifier } from '../src/classifier';
 import { packageVersion } from '../src/version';
 import { sweepCommand } from './commands/sweep';
 import { reportCommand } from './commands/report';
+import { gradcamCommand } from './commands/gradcam';
 
 class UsageError extends Error {}
 
@@ -404,6 +405,7 @@ dataCmd
 
 program.addCommand(sweepCommand());
 program.addCommand(reportCommand());
+program.addCommand(gradcamCommand());
 
 export async function main(argv: string[]): Promise<number> {
   try {

@@ -1,0 +1,252 @@
+// cifake gradcam: Grad-CAM / HiResCAM of image files (one triptych each) or of a dataset split
+// (gallery of the most confident and misclassified images, class-mean maps over the whole split).
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { Command, InvalidArgumentError, Option } from 'commander';
+import sharp from 'sharp';
+
+import { Classifier } from '../../src/classifier';
+import { loadSplit, progressBar } from '../../src/data';
+import { COLORMAP_NAMES, type ColormapName } from '../../src/gradcam/colormap';
+import { classMeansToJSON } from '../../src/gradcam/classmeans';
+import {
+  assertLayer,
+  datasetSummaryJSON,
+  explainDataset,
+  explainImages,
+  explanationAt,
+  renderExplained,
+  type ExplainMethod,
+  type ExplainTarget,
+} from '../../src/gradcam/explain';
+import { LABEL_NAMES } from '../../src/gradcam/validate';
+import { writeFileAtomic } from '../../src/train/run-dir';
+
+const positiveInt = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be an integer >= 1, got '${v}'`);
+  return n;
+};
+const unit = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (v.trim() === '' || !(n >= 0 && n <= 1)) throw new InvalidArgumentError(`${name} must be a number in [0, 1], got '${v}'`);
+  return n;
+};
+
+interface GradcamFlags {
+  model: string;
+  data?: string;
+  split: string;
+  sample: number;
+  limit?: number;
+  out: string;
+  method: ExplainMethod;
+  target: ExplainTarget;
+  layer?: string;
+  colormap: ColormapName;
+  alpha: number;
+  threshold?: number;
+  device: string;
+  threads?: number;
+  batchSize: number;
+  scale?: number;
+  palette?: boolean;
+  json?: boolean;
+}
+
+/** PNG as rendered, or re-encoded with an 8-bit palette (about 3x smaller; for documentation). */
+async function png(buf: Buffer, palette: boolean | undefined): Promise<Buffer> {
+  return palette ? sharp(buf).png({ palette: true, quality: 90, effort: 8, compressionLevel: 9 }).toBuffer() : buf;
+}
+
+/** Rows of a row-major square map, values to 4 significant digits. */
+function rows(a: Float32Array, side: number): number[][] {
+  const out: number[][] = [];
+  for (let y = 0; y < side; y++) out.push(Array.from(a.subarray(y * side, (y + 1) * side), (v) => (v === 0 ? 0 : Number(v.toPrecision(4)))));
+  return out;
+}
+
+/** `photo.jpg` -> `photo`, unique within one run (`photo-2`, ...). */
+function uniqueStems(files: readonly string[]): string[] {
+  const used = new Set<string>();
+  return files.map((f) => {
+    const base = path.basename(f).replace(/\.[^.]*$/, '') || 'image';
+    let stem = base;
+    for (let k = 2; used.has(stem.toLowerCase()); k++) stem = `${base}-${k}`;
+    used.add(stem.toLowerCase());
+    return stem;
+  });
+}
+
+const r6 = (v: number) => Number(v.toPrecision(6));
+
+async function explainFiles(clf: Classifier, files: string[], f: GradcamFlags, layer: string): Promise<void> {
+  const images = await clf.decode(files); // errors name the file
+  const e = await explainImages(clf.native, images, {
+    layer,
+    method: f.method,
+    target: f.target,
+    threshold: clf.threshold,
+    batchSize: f.batchSize,
+  });
+  const stems = uniqueStems(files);
+  const results = [];
+  for (let i = 0; i < e.n; i++) {
+    const it = explanationAt(e, i);
+    const pngFile = path.join(f.out, `${stems[i]}.gradcam.png`);
+    writeFileAtomic(pngFile, await png(await renderExplained(images, e, i, { fileName: path.basename(files[i]!), colormap: f.colormap, alpha: f.alpha, scale: f.scale }), f.palette));
+    results.push({
+      file: files[i]!,
+      png: pngFile,
+      pReal: r6(it.pReal),
+      predicted: LABEL_NAMES[it.predicted],
+      target: LABEL_NAMES[it.target],
+      rawMax: r6(it.rawMax),
+      rawMap: rows(it.raw, e.layerSize),
+      map: rows(it.map, e.size),
+    });
+  }
+  const doc = {
+    checkpoint: clf.info.checkpoint,
+    layer: e.layer,
+    layerSize: e.layerSize,
+    method: e.method,
+    target: e.target,
+    threshold: e.threshold,
+    note: 'rawMap: ReLU(CAM) at layer resolution; map: upsampled to 32x32 (bilinear, align_corners false) and divided by its maximum',
+    images: results,
+  };
+  const jsonFile = path.join(f.out, 'gradcam.json');
+  writeFileAtomic(jsonFile, `${JSON.stringify(doc)}\n`);
+  if (f.json) {
+    process.stdout.write(`${JSON.stringify({ ...doc, json: jsonFile, images: results.map(({ rawMap: _r, map: _m, ...rest }) => rest) })}\n`);
+    return;
+  }
+  const width = Math.max(4, ...files.map((x) => x.length));
+  const lines = [
+    `${e.method === 'hirescam' ? 'HiResCAM' : 'Grad-CAM'} at ${e.layer} (${e.layerSize}x${e.layerSize}) of ${clf.info.checkpoint}`,
+    `${'file'.padEnd(width)}  P(REAL)  predicted  explains  raw max     triptych`,
+    ...results.map(
+      (r) => `${r.file.padEnd(width)}  ${r.pReal.toFixed(4).padStart(7)}  ${r.predicted.padEnd(9)}  ${r.target.padEnd(8)}  ${r.rawMax.toExponential(2).padEnd(10)}  ${r.png}`,
+    ),
+    `numbers: ${jsonFile}`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+async function explainSplit(clf: Classifier, f: GradcamFlags, layer: string): Promise<void> {
+  const tty = !f.json && process.stderr.isTTY;
+  const decodeBar = tty ? progressBar(`decode ${f.split}`) : undefined;
+  const set = await loadSplit(f.data!, { split: f.split, limit: f.limit, onProgress: decodeBar }).finally(() => decodeBar?.stop());
+  const camBar = tty ? progressBar('grad-cam') : undefined;
+  const t0 = Date.now();
+  const d = await explainDataset(
+    clf.native,
+    { images: set.images, labels: set.labels, files: set.files },
+    {
+      layer,
+      method: f.method,
+      target: f.target,
+      threshold: clf.threshold,
+      batchSize: f.batchSize,
+      sample: f.sample,
+      colormap: f.colormap,
+      alpha: f.alpha,
+      scale: f.scale,
+      onProgress: camBar ? (done, total) => camBar({ done, total, imagesPerSec: done / Math.max(1e-3, (Date.now() - t0) / 1000) }) : undefined,
+    },
+  ).finally(() => camBar?.stop());
+  const files = {
+    gallery: path.join(f.out, 'gallery.png'),
+    classMeans: path.join(f.out, 'class-means.png'),
+    classMeansJson: path.join(f.out, 'class-means.json'),
+    summary: path.join(f.out, 'summary.json'),
+  };
+  writeFileAtomic(files.gallery, await png(d.gallery, f.palette));
+  writeFileAtomic(files.classMeans, await png(d.classMeansPng, f.palette));
+  writeFileAtomic(
+    files.classMeansJson,
+    `${JSON.stringify({ layer: d.layer, method: d.method, target: d.target, note: 'mean raw map (layer resolution) of the images predicted REAL / FAKE', stats: d.classMeanStats, ...classMeansToJSON(d.classMeans) })}\n`,
+  );
+  const summary = { checkpoint: clf.info.checkpoint, data: f.data, split: f.split, ...datasetSummaryJSON(d), files };
+  writeFileAtomic(files.summary, `${JSON.stringify(summary, null, 2)}\n`);
+  if (f.json) {
+    process.stdout.write(`${JSON.stringify(summary)}\n`);
+    return;
+  }
+  const s = d.classMeanStats;
+  const stat = (k: 'REAL' | 'FAKE') =>
+    `  predicted ${k}: n=${s[k].count}, centre quarter holds ${(s[k].centreShare * 100).toFixed(1)}% of the mean map, 4-px border ${(s[k].borderShare * 100).toFixed(1)}%, peak at (${s[k].peak.row}, ${s[k].peak.col})`;
+  const lines = [
+    `${d.method === 'hirescam' ? 'HiResCAM' : 'Grad-CAM'} at ${d.layer} (${d.layerSize}x${d.layerSize}) of ${clf.info.checkpoint} on ${f.split} of ${f.data}`,
+    `${d.count} images${d.accuracy === null ? '' : `, accuracy ${(d.accuracy * 100).toFixed(2)}%`}; predicted REAL ${d.predicted.REAL}, FAKE ${d.predicted.FAKE}`,
+    'class means (uniform: centre 25%, border 43.8%):',
+    stat('REAL'),
+    stat('FAKE'),
+    `gallery (${d.selection.length} images): ${files.gallery}`,
+    `class means: ${files.classMeans}, ${files.classMeansJson}`,
+    `summary: ${files.summary}`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+export function gradcamCommand(): Command {
+  const cmd = new Command('gradcam');
+  return cmd
+    .exitOverride() // as the program's own commands (addCommand does not inherit it): errors -> exit code 2
+    .showHelpAfterError('(run with --help for usage)')
+    .description('explain a detector: Grad-CAM / HiResCAM triptychs of images, or a gallery and class-mean maps of a dataset split')
+    .argument('[images...]', 'image files (JPEG, PNG, WebP; other sizes are resized to 32x32)')
+    .requiredOption('-m, --model <runOrCheckpoint>', 'run directory (uses best.pt, else last.pt) or checkpoint file')
+    .requiredOption('-o, --out <dir>', 'output folder (created)')
+    .option('-d, --data <path>', 'CIFAKE zip or folder: explain a split instead of image files')
+    .option('--split <name>', 'split of --data', 'test')
+    .option('--sample <n>', 'gallery images per group (most confident REAL, most confident FAKE, misclassified)', positiveInt('--sample'), 8)
+    .option('--limit <n>', 'with --data: at most N images per class (a seeded subset)', positiveInt('--limit'))
+    .addOption(new Option('--method <m>', 'gradcam (channel-mean gradients) or hirescam (element-wise)').choices(['gradcam', 'hirescam']).default('gradcam'))
+    .addOption(new Option('--target <class>', 'class explained: the predicted one, or always real / fake').choices(['pred', 'real', 'fake']).default('pred'))
+    .option('--layer <name>', 'layer: conv1..convK (after BN+ReLU, before pooling) or pool1..poolK (default: the last conv block)')
+    .addOption(new Option('--colormap <name>', 'heatmap colours').choices([...COLORMAP_NAMES]).default('viridis'))
+    .option('--alpha <x>', 'heatmap opacity in the overlay, 0..1', unit('--alpha'), 0.5)
+    .option('--threshold <x>', 'decision threshold on P(REAL) (default: the one the model was trained with, else 0.5)', unit('--threshold'))
+    .option('--device <d>', 'cpu | cuda | cuda:N | auto', 'cpu')
+    .option('--threads <n>', 'CPU threads', positiveInt('--threads'))
+    .option('--batch-size <n>', 'images per native Grad-CAM call', positiveInt('--batch-size'), 256)
+    .option('--scale <n>', 'display pixels per image pixel (default 8 for image files, 4 in the gallery)', positiveInt('--scale'))
+    .option('--palette', 'write 8-bit palette PNGs (about 3x smaller, e.g. for documentation)')
+    .option('--json', 'print a JSON summary on stdout')
+    .addHelpText(
+      'after',
+      `
+Outputs:
+  image files: <out>/<name>.gradcam.png (original | heatmap | overlay, with P(REAL) and the prediction)
+               and <out>/gradcam.json (per image: P(REAL), predicted and explained class, raw max,
+               the raw layer map and the normalised 32x32 map)
+  --data:      <out>/gallery.png (most confident REAL, most confident FAKE, misclassified; wrong
+               predictions framed in red), <out>/class-means.png and class-means.json (mean raw map
+               of the images predicted REAL vs FAKE over the whole split), <out>/summary.json
+
+Maps are computed in eval mode on the layer's activation A: Grad-CAM = ReLU(sum_k mean(dS/dA_k) A_k),
+HiResCAM = ReLU(sum_k dS/dA_k * A_k), with S the logit for REAL and -logit for FAKE.
+
+Examples:
+  cifake gradcam --model runs/hoc --out cams photo1.jpg photo2.png
+  cifake gradcam --model runs/hoc/best.pt --out cams --method hirescam --target fake --colormap turbo photo.jpg
+  cifake gradcam --model runs/hoc --data ~/cifake.zip --split test --sample 8 --out docs/gradcam
+  cifake gradcam --model runs/paper-cnn --data ~/cifake.zip --layer conv1 --limit 500 --out cams --json`,
+    )
+    .action(async (images: string[], f: GradcamFlags) => {
+      if (images.length > 0 && f.data) cmd.error('error: give image files or --data, not both');
+      if (images.length === 0 && !f.data) cmd.error('error: give image files to explain, or --data PATH for a dataset split');
+      const clf = await Classifier.load(f.model, { device: f.device, threads: f.threads, threshold: f.threshold });
+      try {
+        const layer = assertLayer(clf.native, f.layer); // before any decoding
+        fs.mkdirSync(f.out, { recursive: true });
+        if (f.data) await explainSplit(clf, f, layer);
+        else await explainFiles(clf, images, f, layer);
+      } finally {
+        clf.dispose();
+      }
+    });
+}
