@@ -1,7 +1,8 @@
 // Training throughput: this package's native loop vs an idiomatic Python PyTorch loop
 // (Debian's python3-torch: the same libtorch), same models, same data, same threads,
 // alternating A/B in one run. Usage:
-//   npx tsx bench/train-throughput.ts [--images 20000] [--epochs 3] [--repeats 3] [--models original,lightweight,hoc] [--batches 32,256]
+//   npx tsx bench/train-throughput.ts [--images 20000] [--epochs 3] [--repeats 3] [--models original,lightweight,hoc]
+//     [--batches 32,256] [--threads N] [--channels-last 1]
 // Prints a markdown table of medians (images/s) and the native/python ratio.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -23,6 +24,7 @@ const MODELS = (args.get('models') ?? 'original,lightweight,hoc').split(',') as 
 const BATCHES = (args.get('batches') ?? '32,256').split(',').map(Number);
 const THREADS = Number(args.get('threads') ?? availableCpus());
 const PYTHON = args.get('python') ?? '/usr/bin/python3';
+const CHANNELS_LAST = args.get('channels-last') === '1';
 const zip = process.env.CIFAKE_ZIP ?? path.resolve(__dirname, '../../shared/data/cifake-dev.zip');
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -38,7 +40,7 @@ async function data(): Promise<{ images: Uint8Array; labels: Uint8Array; source:
 
 async function nativeRun(family: string, batch: number, images: Uint8Array, labels: Uint8Array): Promise<number[]> {
   const config = validateConfig({ model: { family } });
-  const m = CifakeModel.create(modelSpecOf(config.model), { device: 'cpu', seed: 0, threads: THREADS });
+  const m = CifakeModel.create(modelSpecOf(config.model), { device: 'cpu', seed: 0, threads: THREADS, channelsLast: CHANNELS_LAST });
   try {
     await m.setData('train', images, labels);
     const out: number[] = [];
@@ -69,7 +71,7 @@ async function main() {
   const file = path.join(os.tmpdir(), `cifake-bench-${process.pid}.u8`);
   fs.writeFileSync(file, Buffer.concat([d.images, d.labels]));
   const pyVersion = execFileSync(PYTHON, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' }).trim();
-  console.error(`data: ${N} images from ${d.source}; ${THREADS} threads; ${EPOCHS} timed epochs after a warm-up; ${REPEATS} repeats, A/B alternating; python torch ${pyVersion}`);
+  console.error(`data: ${N} images from ${d.source}; ${THREADS} threads${CHANNELS_LAST ? ', native channels-last' : ''}; ${EPOCHS} timed epochs after a warm-up; ${REPEATS} repeats, A/B alternating; python torch ${pyVersion}`);
   const rows: string[] = [];
   try {
     for (const family of MODELS)

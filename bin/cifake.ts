@@ -133,6 +133,7 @@ const trainCmd = program
   .option('--out-dir <dir>', 'parent of run directories (default runs)')
   .option('--name <name>', 'run directory name (default: a timestamp)')
   .option('--threshold <x>', 'decision threshold on P(REAL)', num('--threshold'))
+  .option('--no-channels-last', 'NCHW activations instead of channels-last (NHWC)')
   .option('--resize', 'resize images that are not 32x32 (bilinear) instead of rejecting them')
   .option('--strict', 'fail on the first unreadable image instead of skipping it')
   .option('--class-map <json>', 'class folder -> label, e.g. \'{"ai":0,"photo":1}\' (default {"FAKE":0,"REAL":1})', parseClassMap)
@@ -183,6 +184,7 @@ interface TrainFlags {
   classMap?: Record<string, 0 | 1>;
   cacheDir?: string;
   cache: boolean;
+  channelsLast: boolean;
   json?: boolean;
   quiet?: boolean;
 }
@@ -204,6 +206,7 @@ function trainOverrides(f: TrainFlags): Record<string, unknown> {
     strict: f.strict,
     classMap: f.classMap,
     cacheDir: f.cache ? f.cacheDir : false,
+    channelsLast: f.channelsLast ? undefined : false,
   };
   if (f.model) o.model = f.model;
   if (f.lr !== undefined || f.optimizer || f.weightDecay !== undefined) o.optimizer = { name: f.optimizer, lr: f.lr, weightDecay: f.weightDecay };

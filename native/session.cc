@@ -23,7 +23,7 @@ Napi::Function Session::Init(Napi::Env env) {
                      });
 }
 
-// new Session(modelSpec, { device, seed, threads, optimizer })
+// new Session(modelSpec, { device, seed, threads, optimizer, channelsLast })
 Session::Session(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Session>(info) {
   auto env = info.Env();
   auto spec = to_model_spec(info[0]);
@@ -32,8 +32,9 @@ Session::Session(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Session>(inf
   auto seed = static_cast<uint64_t>(get_int(opts, "seed", 42, 0, int64_t(1) << 53));
   auto threads = static_cast<int>(get_int(opts, "threads", 0, 0, 4096));
   auto optimizer = to_optimizer(opts.Get("optimizer"));
+  auto channels_last = get_bool(opts, "channelsLast", false);
   try {
-    trainer_ = std::make_shared<Trainer>(spec, device, seed, optimizer);
+    trainer_ = std::make_shared<Trainer>(spec, device, seed, optimizer, channels_last);
   } catch (...) {
     throw Napi::Error::New(env, current_exception_message());
   }

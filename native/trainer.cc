@@ -82,11 +82,16 @@ torch::Device parse_device(const std::string& name) {
 }
 
 Trainer::Trainer(const ModelSpec& spec, const std::string& device, uint64_t seed,
-                 const OptimizerConfig& optimizer)
-    : spec_(spec), device_(parse_device(device)), optimizer_config_(optimizer) {
+                 const OptimizerConfig& optimizer, bool channels_last)
+    : spec_(spec), device_(parse_device(device)), channels_last_(channels_last), optimizer_config_(optimizer) {
   torch::manual_seed(seed);  // the weight initialisation
   model_ = CifakeNet(spec);
   model_->to(device_);
+  if (channels_last_) {
+    torch::NoGradGuard no_grad;
+    for (auto& p : model_->parameters())
+      if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
+  }
   if (optimizer.name == "adamw") {
     optimizer_ = std::make_unique<torch::optim::AdamW>(
         model_->parameters(), torch::optim::AdamWOptions(optimizer.lr)
@@ -118,7 +123,8 @@ void Trainer::set_data(const std::string& key, const uint8_t* images, const uint
 void Trainer::drop_data(const std::string& key) { data_.erase(key); }
 
 torch::Tensor Trainer::to_input(const torch::Tensor& u8) const {
-  return u8.to(torch::kFloat).mul_(1.0 / 255.0);
+  auto x = u8.to(torch::kFloat).mul_(1.0 / 255.0);
+  return channels_last_ ? x.contiguous(torch::MemoryFormat::ChannelsLast) : x;
 }
 
 void Trainer::set_lr(double lr) {

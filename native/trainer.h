@@ -74,8 +74,9 @@ torch::Device parse_device(const std::string& name);  // cpu | cuda | cuda:N | a
 
 class Trainer {
  public:
+  // channels_last: NHWC activations and conv weights (oneDNN's native layout on CPU, tensor cores on GPU).
   Trainer(const ModelSpec& spec, const std::string& device, uint64_t seed,
-          const OptimizerConfig& optimizer);
+          const OptimizerConfig& optimizer, bool channels_last = false);
 
   // images: n x 3 x 32 x 32 uint8 (CHW); labels: n values of 0/1, or null for unlabelled data.
   void set_data(const std::string& key, const uint8_t* images, const uint8_t* labels, int64_t n);
@@ -116,6 +117,7 @@ class Trainer {
   };
   ModelSpec spec_;
   torch::Device device_;
+  bool channels_last_ = false;
   CifakeNet model_{nullptr};
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   OptimizerConfig optimizer_config_;

@@ -196,7 +196,8 @@ export const TrainConfigSchema = strictObject({
     .default(null),
   threshold: z.number().min(0).max(1).default(0.5),
   amp: z.enum(['none', 'bf16', 'fp16']).default('none'),
-  channelsLast: z.boolean().default(false),
+  /** NHWC activations and conv weights: oneDNN's native layout; 1.3-2x faster training on CPU here. */
+  channelsLast: z.boolean().default(true),
   /** Data decoding: resize images that are not 32x32 (bilinear) instead of rejecting them. */
   resize: z.boolean().default(false),
   /** Data decoding: fail on the first unreadable image instead of skipping it. */
@@ -613,7 +614,7 @@ export function describeConfig(c: TrainConfig): string {
   else if (s.type === 'step') opt += ` step(${s.stepSize}, x${fmtNum(s.gamma)})`;
   const es = c.earlyStopping ? `ES ${c.earlyStopping.monitor} p${c.earlyStopping.patience}` : 'no ES';
   const aug = c.augment.hflip || c.augment.shift ? `aug${c.augment.hflip ? ' hflip' : ''}${c.augment.shift ? ` shift ${c.augment.shift}` : ''}` : 'no aug';
-  const extra = [c.amp !== 'none' ? `amp ${c.amp}` : '', c.channelsLast ? 'channels-last' : '', c.limit !== null ? `limit ${c.limit}/class` : '']
+  const extra = [c.amp !== 'none' ? `amp ${c.amp}` : '', c.channelsLast ? '' : 'NCHW', c.limit !== null ? `limit ${c.limit}/class` : '']
     .filter(Boolean)
     .join(' ');
   return `${model} | ${opt} | batch ${c.batchSize} x ${c.epochs} ep | ${es} | ${aug} | seed ${c.seed} device ${c.device}${extra ? ` ${extra}` : ''}`;

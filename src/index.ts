@@ -1,6 +1,6 @@
 // Public API of cifake-torch.
-export { Classifier } from './classifier';
-export type { ClassifierInfo, ClassifierOptions, ImageInput, Prediction, RawImage } from './classifier';
+export { Classifier, ImageInputError } from './classifier';
+export type { ClassifierInfo, ClassifierOptions, ClassifierStats, ImageInput, Prediction, RawImage } from './classifier';
 export { CifakeModel } from './model';
 export type { CheckpointMeta, EpochProgress, EpochResult, GradCamResult, ModelOptions } from './model';
 export { train, TrainingInterrupted, NonFiniteLoss } from './train/fit';
@@ -13,5 +13,6 @@ export type { TrainConfig, TrainConfigInput, PresetName } from './config';
 export * as metrics from './metrics';
 export * as data from './data';
 export * as gradcam from './gradcam';
+export * as sweep from './sweep';
 export { loadNative } from './native';
 export { packageVersion } from './version';

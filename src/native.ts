@@ -21,6 +21,7 @@ export interface NativeSessionOptions {
   seed?: number;
   threads?: number;
   optimizer?: { name?: 'adam' | 'adamw'; lr?: number; weightDecay?: number; betas?: [number, number] };
+  channelsLast?: boolean;
 }
 
 export interface EpochProgress {

@@ -36,7 +36,7 @@ const RUNTIME_DEFAULTS = {
   name: null,
   threshold: 0.5,
   amp: 'none',
-  channelsLast: false,
+  channelsLast: true,
   resize: false,
   strict: false,
   classMap: null,

@@ -18,7 +18,7 @@ const SPECS: Record<string, NativeModelSpec> = {
 const conv = (cin: number, cout: number) => cin * cout * 9 + cout;
 const bn = (c: number) => 2 * c;
 const dense = (i: number, o: number) => i * o + o;
-const EXPECTED_PARAMS = {
+const EXPECTED_PARAMS: Record<string, number> = {
   // 32 -> conv 30 -> pool 15 -> conv 13 -> pool 6: 32*6*6 features
   original: conv(3, 32) + conv(32, 32) + dense(32 * 6 * 6, 64) + dense(64, 1),
   // same padding: 32 -> 16 -> 8: 32*8*8 features
@@ -89,6 +89,23 @@ describe('native core', () => {
     expect(ra.loss).to.be.closeTo(rb.loss, 1e-4);
     fused.dispose();
     plain.dispose();
+  });
+
+  it('channels-last and NCHW layouts compute the same function', async () => {
+    const { images, labels } = makeImages(64, 8);
+    for (const family of ['original', 'hoc'] as const) {
+      const nhwc = CifakeModel.create(SPECS[family], { device: 'cpu', seed: 2, threads: TEST_THREADS, channelsLast: true });
+      const nchw = CifakeModel.create(SPECS[family], { device: 'cpu', seed: 2, threads: TEST_THREADS, channelsLast: false });
+      const a = await nhwc.predictLogits(images);
+      const b = await nchw.predictLogits(images);
+      a.forEach((z, i) => expect(z).to.be.closeTo(b[i], 1e-4));
+      for (const m of [nhwc, nchw]) await m.setData('t', images, labels);
+      const ra = await nhwc.trainEpoch({ data: 't', batchSize: 16 });
+      const rb = await nchw.trainEpoch({ data: 't', batchSize: 16 });
+      expect(ra.loss).to.be.closeTo(rb.loss, 1e-4);
+      nhwc.dispose();
+      nchw.dispose();
+    }
   });
 
   it('is deterministic: same seed, device and threads give the same losses', async () => {

@@ -182,6 +182,7 @@ export async function train(input: TrainConfig | Record<string, unknown>, opts: 
     seed: config.seed,
     threads: resolveThreads(config.threads),
     optimizer: config.optimizer,
+    channelsLast: config.channelsLast,
   });
   try {
     // Without early stopping the best epoch (by val loss) is still tracked for best.pt.
