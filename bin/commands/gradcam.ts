@@ -57,7 +57,7 @@ interface GradcamFlags {
 
 /** PNG as rendered, or re-encoded with an 8-bit palette (about 3x smaller; for documentation). */
 async function png(buf: Buffer, palette: boolean | undefined): Promise<Buffer> {
-  return palette ? sharp(buf).png({ palette: true, quality: 90, effort: 8, compressionLevel: 9 }).toBuffer() : buf;
+  return palette ? sharp(buf).png({ palette: true, dither: 0, effort: 8, compressionLevel: 9 }).toBuffer() : buf;
 }
 
 /** Rows of a row-major square map, values to 4 significant digits. */
