@@ -150,10 +150,14 @@ describe('report', function () {
     expect(saved.logits).to.have.length(60);
     // recomputed scores agree with metrics.json (else the report says so)
     expect(r.notes.filter((n) => /differ|changed since training/.test(n))).to.deep.equal([]);
-    expect(r.notes.some((n) => /no Grad-CAM figures/.test(n))).to.equal(true);
+    // Grad-CAM gallery and class means computed with the checkpoint, saved where `cifake gradcam` puts them
+    expect(r.gradcam.map((f) => path.relative(runDir, f))).to.deep.equal(['gradcam/gallery.png', 'gradcam/class-means.png']);
+    const gc = JSON.parse(fs.readFileSync(path.join(runDir, 'gradcam', 'summary.json'), 'utf8'));
+    expect([gc.split, gc.count, gc.classMeanStats.REAL.count + gc.classMeanStats.FAKE.count]).to.deep.equal(['test', 60, 60]);
+    expect(r.notes.filter((n) => /Grad-CAM/.test(n))).to.deep.equal([]);
     const html = fs.readFileSync(out, 'utf8');
     expectSelfContained(html);
-    for (const text of ['Learning curves', 'Confusion matrix', 'ROC curve', 'Configuration', 'skipped', 'Timing', 'Versions', 'lightweight', 'test accuracy'])
+    for (const text of ['Learning curves', 'Confusion matrix', 'ROC curve', 'Grad-CAM at', 'centre quarter', 'Configuration', 'skipped', 'Timing', 'Versions', 'lightweight', 'test accuracy'])
       expect(html, text).to.include(text);
     // second report: the scores come from the run directory, default output inside it
     const again = await writeReport(runDir, { device: 'cpu', threads: TEST_THREADS });
@@ -162,19 +166,21 @@ describe('report', function () {
     await expectFigures(again, RUN_CHARTS);
   });
 
-  it('embeds the Grad-CAM PNGs of the run directory', async () => {
+  it('embeds the gradcam/ PNGs already in the run directory; --no-gradcam leaves them out', async () => {
     const dir = path.join(runDir, 'gradcam');
-    fs.mkdirSync(dir, { recursive: true });
-    const img = (name: string, r: number, g: number, b: number) =>
-      sharp({ create: { width: 96, height: 64, channels: 3, background: { r, g, b } } }).png().toFile(path.join(dir, name));
-    await img('class-means.png', 200, 40, 40);
-    await img('gallery.png', 40, 40, 200);
+    const gallery = await sharp({ create: { width: 96, height: 64, channels: 3, background: { r: 40, g: 40, b: 200 } } }).png().toBuffer();
+    fs.writeFileSync(path.join(dir, 'gallery.png'), gallery);
     const r = await writeReport(runDir, { out: path.join(tmp, 'gc', 'report.html'), computeScores: false });
     expect(r.gradcam.map((f) => path.basename(f))).to.deep.equal(['gallery.png', 'class-means.png']);
-    expect(r.notes.some((n) => /Grad-CAM/.test(n))).to.equal(false);
     const html = fs.readFileSync(r.html, 'utf8');
-    expect(html).to.include('data-gradcam="gradcam/gallery.png"');
+    expect(html).to.include(`data:image/png;base64,${gallery.toString('base64')}`); // used as is, not recomputed
+    expect(html).to.include('data-gradcam="gradcam/class-means.png"');
     expectSelfContained(html);
+    fs.rmSync(dir, { recursive: true });
+    const without = await writeReport(runDir, { out: path.join(tmp, 'gc', 'report.html'), computeScores: false, gradcam: false });
+    expect(without.gradcam).to.deep.equal([]);
+    expect(without.notes.some((n) => /no Grad-CAM figures/.test(n))).to.equal(true);
+    expect(fs.existsSync(dir)).to.equal(false);
   });
 
   it('reports a run without metrics.json (still training) from its history', async () => {
@@ -213,14 +219,13 @@ describe('report', function () {
       return true;
     }) as typeof process.stdout.write;
     try {
-      await reportCommand().exitOverride().parseAsync(['node', 'report', runDir, '--out', out, '--no-scores', '--json']);
+      await reportCommand().exitOverride().parseAsync(['node', 'report', sweepDir, '--out', out, '--no-scores', '--no-gradcam', '--json']);
     } finally {
       process.stdout.write = write;
     }
     const res = JSON.parse(printed) as ReportResult;
-    expect(res.html).to.equal(out);
-    expect(fs.existsSync(out)).to.equal(true);
-    expect(res.figures.map((f) => f.id)).to.deep.equal(RUN_CHARTS);
+    expect([res.kind, res.html, fs.existsSync(out)]).to.deep.equal(['sweep', out, true]);
+    expect(res.figures.map((f) => [f.id, path.basename(f.png)])).to.deep.equal([['sweep', 'r-sweep.png']]);
     let err: Error | null = null;
     await reportCommand()
       .exitOverride()
@@ -288,12 +293,22 @@ describe('report', function () {
           expect([c.naturalWidth, c.naturalHeight], `${c.id} natural size`).to.deep.equal([c.width, c.height]);
           expect([Math.round(c.shownWidth), Math.round(c.shownHeight)], `${c.id} shown size`).to.deep.equal([c.width, c.height]);
         }
-        // what the browser drew for each chart has ink (an SVG that failed to draw is blank)
-        const imgs = page.locator('figure.chart img');
-        for (let i = 0; i < charts.length; i++) expect(await inkShare(await imgs.nth(i).screenshot()), `${charts[i].id} drawn`).to.be.above(0.02);
+        // what the browser drew for each chart has ink (an SVG that failed to draw is blank): one
+        // screenshot of the page, cut at each chart's box
+        const shotFile = shot ?? path.join(tmp, `shot-${path.basename(html)}.png`);
+        await page.screenshot({ path: shotFile, fullPage: true });
+        const boxes = await page.$$eval('figure.chart img', (els) =>
+          els.map((e) => {
+            const b = e.getBoundingClientRect();
+            return { left: Math.round(b.left + window.scrollX), top: Math.round(b.top + window.scrollY), width: Math.round(b.width), height: Math.round(b.height) };
+          }),
+        );
+        for (let i = 0; i < boxes.length; i++) {
+          const cut = await sharp(shotFile).extract(boxes[i]).png().toBuffer();
+          expect(await inkShare(cut), `${charts[i].id} drawn`).to.be.above(0.02);
+        }
         const gradcams = await page.$$eval('figure.gradcam img', (els) => els.map((e) => (e as HTMLImageElement).naturalWidth));
         for (const w of gradcams) expect(w).to.be.above(0);
-        if (shot) await page.screenshot({ path: shot, fullPage: true });
         expect(problems).to.deep.equal([]);
       } finally {
         await page.close();

@@ -12,6 +12,8 @@ const positiveInt = (name: string) => (v: string) => {
 interface ReportFlags {
   out?: string;
   scores: boolean;
+  gradcam: boolean;
+  gradcamLimit?: number;
   data?: string;
   device?: string;
   threads?: number;
@@ -25,9 +27,11 @@ export function reportCommand(): Command {
     .argument('<dir>', 'run directory, or sweep folder (with leaderboard.json)')
     .option('-o, --out <file>', 'HTML file to write; PNG figures go next to it as <name>-<chart>.png (default <dir>/report.html)')
     .option('--no-scores', 'do not load the model to compute per-image scores when the run has no scores-<split>.json (no ROC curve then)')
-    .option('-d, --data <path>', 'dataset for computing scores, when the one the run recorded has moved')
-    .option('--device <d>', 'cpu | cuda | cuda:N | auto, for computing scores')
-    .option('--threads <n>', 'CPU threads for computing scores', positiveInt('--threads'))
+    .option('--no-gradcam', 'do not compute Grad-CAM figures when the run has no gradcam/ PNGs')
+    .option('--gradcam-limit <n>', 'explain at most N images for the Grad-CAM figures (evenly spaced; default 2000)', positiveInt('--gradcam-limit'))
+    .option('-d, --data <path>', 'dataset for computing scores and Grad-CAM, when the one the run recorded has moved')
+    .option('--device <d>', 'cpu | cuda | cuda:N | auto, for computing scores and Grad-CAM')
+    .option('--threads <n>', 'CPU threads for computing scores and Grad-CAM', positiveInt('--threads'))
     .option('--json', 'print the result as JSON')
     .option('-q, --quiet', 'print only the path of the report')
     .addHelpText('after', '\nExamples:\n  cifake report runs/hoc\n  cifake report runs/sweeps/paper --out /tmp/sweep.html')
@@ -35,6 +39,8 @@ export function reportCommand(): Command {
       const opts: ReportOptions = {
         out: f.out,
         computeScores: f.scores,
+        gradcam: f.gradcam,
+        gradcamLimit: f.gradcamLimit,
         data: f.data,
         device: f.device,
         threads: f.threads,

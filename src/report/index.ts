@@ -11,5 +11,7 @@ export { renderChart, chartVersions, CHART_FONT } from './render';
 export type { ChartSpec, RenderedChart } from './render';
 export { computeRunScores, readRunScores, RunAssets, scoreFileNames, SCORE_SPLITS } from './scores';
 export type { RunAssetsOptions, ScoreSplit, SplitScores } from './scores';
+export { explainRun, GRADCAM_DIR } from './gradcam';
+export type { ExplainRunOptions, ExplainRunResult } from './gradcam';
 export { readLeaderboard, LEADERBOARD_FILE } from './sweep';
 export type { Leaderboard, LeaderboardRow } from './sweep';

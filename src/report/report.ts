@@ -16,6 +16,7 @@ import { packageVersion } from '../version';
 import { confusionSpec, learningCurvesSpec, perClassSpec, rocSpec, scoreHistogramSpec, sweepSpec, type RocSeries } from './charts';
 import { dataUri, el, fmtNumber, fmtPercent, fmtSeconds, h, kvTable, page, raw, table, type Html } from './html';
 import { chartVersions, renderChart, type ChartSpec } from './render';
+import { explainRun } from './gradcam';
 import { computeRunScores, readRunScores, reportedCheckpoint, RunAssets, type ScoreSplit, type SplitScores } from './scores';
 import { flatten, readLeaderboard, type Leaderboard } from './sweep';
 
@@ -34,6 +35,13 @@ export interface ReportOptions {
   /** Device and CPU threads for computing scores (default auto / all). */
   device?: string;
   threads?: number;
+  /**
+   * When the run directory has no gradcam/ PNGs, compute the Grad-CAM gallery and class-mean maps
+   * of the test split (else validation) with its checkpoint and save them there (gradcam/). Default true.
+   */
+  gradcam?: boolean;
+  /** At most this many images are explained for the Grad-CAM figures (evenly spaced; default 2000). */
+  gradcamLimit?: number;
   /** Pixel ratio of the PNG figures (default 2). */
   scale?: number;
   /** Progress notes (computing scores, files written). */
@@ -161,10 +169,40 @@ export function findGradcamImages(runDir: string): string[] {
 /** Images above this size are linked instead of embedded. */
 const MAX_EMBED_BYTES = 8 * 2 ** 20;
 
+interface GradcamSummaryFile {
+  split?: string;
+  subset?: string | null;
+  count?: number;
+  layer?: string;
+  layerSize?: number;
+  method?: string;
+  target?: string;
+  accuracy?: number | null;
+  classMeanStats?: Record<'REAL' | 'FAKE', { count: number; centreShare: number; borderShare: number; peak: { row: number; col: number } }>;
+}
+
+/** What gradcam/summary.json (written by `cifake gradcam --data` or by this report) says, as a short table. */
+function gradcamSummary(runDir: string, notes: string[]): Html | string {
+  const s = readOptionalJson<GradcamSummaryFile>(path.join(runDir, 'gradcam', 'summary.json'), notes);
+  if (!s || !s.classMeanStats) return '';
+  const method = s.method === 'hirescam' ? 'HiResCAM' : 'Grad-CAM';
+  const head = `${method} at ${s.layer ?? '?'} (${s.layerSize ?? '?'}x${s.layerSize ?? '?'}), explaining the ${s.target === 'pred' || !s.target ? 'predicted class' : s.target.toUpperCase()}, on ${s.count ?? '?'} ${s.split ?? ''} images${s.subset ? ` (${s.subset})` : ''}.`;
+  const rows = (['REAL', 'FAKE'] as const)
+    .filter((k) => s.classMeanStats?.[k])
+    .map((k) => {
+      const c = s.classMeanStats![k];
+      return [`predicted ${k}`, fmtNumber(c.count), fmtPercent(c.centreShare, 1), fmtPercent(c.borderShare, 1), `(${c.peak.row}, ${c.peak.col})`];
+    });
+  return raw(
+    h(el('p', {}, head)) +
+      h(table(['class mean', 'images', 'centre quarter (uniform 25%)', '4-px border (uniform 43.8%)', 'peak (row, col)'], rows)),
+  );
+}
+
 async function gradcamSection(runDir: string, out: string, notes: string[]): Promise<{ html: Html; files: string[] }> {
   const files = findGradcamImages(runDir);
   if (files.length === 0) {
-    const msg = 'no Grad-CAM figures: the run directory has no gradcam/ PNGs (render them with the Grad-CAM explain step, then rerun the report)';
+    const msg = 'no Grad-CAM figures: the run directory has no gradcam/ PNGs (cifake gradcam --model RUN --data DATA --out RUN/gradcam renders them; so does this report unless told not to)';
     notes.push(msg);
     return { html: section('Grad-CAM', 'gradcam', note(msg)), files };
   }
@@ -198,7 +236,8 @@ async function gradcamSection(runDir: string, out: string, notes: string[]): Pro
     html: section(
       'Grad-CAM',
       'gradcam',
-      el('p', {}, 'Where the model looks: class-discriminative heat maps over the test images (warm = evidence for the predicted class).'),
+      el('p', {}, 'Where the model looks: class-discriminative heat maps (warm = evidence for the explained class).'),
+      gradcamSummary(runDir, notes),
       el('div', { class: 'figures' }, ...figures),
     ),
     files,
@@ -314,7 +353,8 @@ async function runReport(runDir: string, out: string, opts: ReportOptions): Prom
   let testSummary: DatasetSummary | null = null;
   const wanted: ScoreSplit[] = summary ? (['val', 'test'] as ScoreSplit[]).filter((s) => !scores[s] && (s === 'val' || summary.metrics.test)) : [];
   let assets: RunAssets | null = null;
-  if (summary && wanted.length) {
+  const explain = (opts.gradcam ?? true) && findGradcamImages(runDir).length === 0;
+  if (summary && (wanted.length || explain)) {
     try {
       assets = new RunAssets(runDir, config, dataSummary, { data: opts.data, device: opts.device, threads: opts.threads, onLog: log });
     } catch (e) {
@@ -398,6 +438,15 @@ async function runReport(runDir: string, out: string, opts: ReportOptions): Prom
     const figures = await renderFigures(pending, out, opts.scale ?? 2, notes);
     const fig = (id: string) => figures.find((f) => f.id === id)?.html ?? '';
 
+    if (explain && assets) {
+      try {
+        const r = await explainRun(assets, { limit: opts.gradcamLimit, threshold });
+        if (!r) notes.push('no Grad-CAM figures: no test or validation images to explain');
+      } catch (e) {
+        notes.push(`the Grad-CAM figures could not be computed: ${(e as Error).message.split('\n')[0]}`);
+      }
+      notes.push(...assets.notes.splice(0));
+    }
     const gradcam = await gradcamSection(runDir, out, notes);
 
     // versions: the checkpoint's (training) and this process's (report)
