@@ -125,6 +125,8 @@ EpochOptions to_epoch_options(const Napi::Value& v) {
   e.epoch = get_int(o, "epoch", 0, 0, 1 << 30);
   e.shuffle = get_bool(o, "shuffle", true);
   e.lr = get_number(o, "lr", -1);
+  if (!o.Get("lr").IsUndefined() && !o.Get("lr").IsNull() && !(e.lr > 0))
+    throw Napi::TypeError::New(o.Env(), "lr: must be > 0, got " + std::to_string(e.lr));
   e.progress_interval_s = get_number(o, "progressIntervalMs", 200) / 1000.0;
   auto a = o.Get("augment");
   if (a.IsObject()) {

@@ -51,8 +51,24 @@ Session::~Session() {
   shutdown();
 }
 
+// Tells V8 how much native memory the datasets hold, so the GC weighs a forgotten model properly.
+void Session::account_data(Napi::Env env, const std::string& key, int64_t bytes) {
+  if (!worker_) return;  // disposed: everything was already given back
+  auto it = data_bytes_.find(key);
+  int64_t delta = bytes - (it == data_bytes_.end() ? 0 : it->second);
+  if (bytes > 0) data_bytes_[key] = bytes;
+  else if (it != data_bytes_.end()) data_bytes_.erase(it);
+  if (delta != 0) Napi::MemoryManagement::AdjustExternalMemory(env, delta);
+}
+
 void Session::shutdown() {
   if (!worker_) return;
+  if (env_) {
+    int64_t total = 0;
+    for (auto& kv : data_bytes_) total += kv.second;
+    data_bytes_.clear();
+    if (total) napi_adjust_external_memory(env_, -total, nullptr);
+  }
   cancel_below_->store(UINT64_MAX);
   worker_->stop();
   worker_.reset();
@@ -85,9 +101,13 @@ Napi::Value Session::SetData(const Napi::CallbackInfo& info) {
   std::vector<Napi::Value> keep{images};
   if (has_labels) keep.push_back(labels);
   auto t = trainer_;
-  return run(info, keep, [t, key, img, lab, n]() -> JsResult {
+  const int64_t bytes = n * (kChannels * kImageSize * kImageSize + (lab ? 4 : 0));
+  return run(info, keep, [this, t, key, img, lab, n, bytes]() -> JsResult {
     t->set_data(key, img, lab, n);
-    return nullptr;
+    return [this, key, bytes](Napi::Env env) -> Napi::Value {
+      account_data(env, key, bytes);
+      return env.Undefined();
+    };
   });
 }
 
@@ -95,9 +115,12 @@ Napi::Value Session::DropData(const Napi::CallbackInfo& info) {
   if (!info[0].IsString()) throw Napi::TypeError::New(info.Env(), "dropData: key must be a string");
   auto key = info[0].As<Napi::String>().Utf8Value();
   auto t = trainer_;
-  return run(info, {}, [t, key]() -> JsResult {
+  return run(info, {}, [this, t, key]() -> JsResult {
     t->drop_data(key);
-    return nullptr;
+    return [this, key](Napi::Env env) -> Napi::Value {
+      account_data(env, key, 0);
+      return env.Undefined();
+    };
   });
 }
 

@@ -8,6 +8,7 @@
 #include <napi.h>
 
 #include <atomic>
+#include <map>
 #include <memory>
 
 namespace cifake {
@@ -39,6 +40,9 @@ class Session : public Napi::ObjectWrap<Session> {
   static void CleanupHook(void* self);
 
   napi_env env_ = nullptr;
+  // Bytes of dataset tensors held natively, per key, as reported to V8 (JS thread only).
+  std::map<std::string, int64_t> data_bytes_;
+  void account_data(Napi::Env env, const std::string& key, int64_t bytes);
 
   std::shared_ptr<Trainer> trainer_;
   std::unique_ptr<Worker> worker_;

@@ -27,6 +27,17 @@ uint64_t mix_seed(uint64_t seed, int64_t epoch) {
   return (z ^ (z >> 31)) & 0x7FFFFFFFFFFFFFFFULL;
 }
 
+// Puts a module in eval mode for a scope and restores its previous mode, also on exceptions.
+class EvalModeScope {
+ public:
+  explicit EvalModeScope(torch::nn::Module& m) : m_(m), was_training_(m.is_training()) { m_.eval(); }
+  ~EvalModeScope() { m_.train(was_training_); }
+
+ private:
+  torch::nn::Module& m_;
+  bool was_training_;
+};
+
 void zero_grad(torch::nn::Module& m) {
   for (auto& p : m.parameters()) p.mutable_grad() = torch::Tensor();
 }
@@ -211,13 +222,11 @@ EpochResult Trainer::train_epoch(const EpochOptions& o, const std::function<void
 
 std::vector<float> Trainer::predict_tensor(const torch::Tensor& images, int64_t batch_size) {
   torch::NoGradGuard no_grad;
-  const bool was_training = model_->is_training();
-  model_->eval();
+  EvalModeScope eval_mode(*model_);
   const int64_t n = images.size(0);
   std::vector<torch::Tensor> parts;
   for (int64_t start = 0; start < n; start += batch_size)
     parts.push_back(model_->forward(to_input(images.slice(0, start, std::min(n, start + batch_size)))));
-  model_->train(was_training);
   std::vector<float> out(n);
   if (n == 0) return out;
   auto all = torch::cat(parts).to(torch::kCPU, torch::kFloat).contiguous();
@@ -250,16 +259,16 @@ GradCamResult Trainer::gradcam(const uint8_t* images, int64_t n, const GradCamOp
 
   // Eval mode: dropout off and BN on its running statistics, so images are explained independently
   // and the model's state is left untouched.
-  const bool was_training = model_->is_training();
-  model_->eval();
-  torch::Tensor acts;
-  auto x = to_input(upload(images, {n, kChannels, kImageSize, kImageSize}));
-  auto logits = model_->forward(x, r.layer, &acts);
-  auto targets = o.target < 0 ? (logits.detach() >= 0).to(torch::kLong)
-                              : torch::full({n}, o.target, torch::TensorOptions(torch::kLong).device(device_));
-  auto score = torch::where(targets == 1, logits, -logits);  // the logit of the explained class
-  auto grads = torch::autograd::grad({score.sum()}, {acts})[0];
-  model_->train(was_training);
+  torch::Tensor acts, grads, logits, targets;
+  {
+    EvalModeScope eval_mode(*model_);
+    auto x = to_input(upload(images, {n, kChannels, kImageSize, kImageSize}));
+    logits = model_->forward(x, r.layer, &acts);
+    targets = o.target < 0 ? (logits.detach() >= 0).to(torch::kLong)
+                           : torch::full({n}, o.target, torch::TensorOptions(torch::kLong).device(device_));
+    auto score = torch::where(targets == 1, logits, -logits);  // the logit of the explained class
+    grads = torch::autograd::grad({score.sum()}, {acts})[0];
+  }
 
   torch::NoGradGuard no_grad;
   auto a = acts.detach();

@@ -132,7 +132,7 @@ export class CifakeModel {
     return this.native.predict(input, { batchSize });
   }
 
-  gradcam(images: Uint8Array, opts: NativeGradCamOptions = {}): Promise<NativeGradCamResult> {
+  async gradcam(images: Uint8Array, opts: NativeGradCamOptions = {}): Promise<NativeGradCamResult> {
     return this.native.gradcam(images, opts);
   }
 
