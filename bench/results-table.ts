@@ -1,0 +1,41 @@
+// The README's results table from finished run directories: test metrics with and without the
+// images of an exclude list (CIFAKE's test/FAKE files that duplicate train files). Reads each run's
+// metrics.json, history.jsonl and scores-test.json; loads no model.
+//   npx tsx bench/results-table.ts runs/paper-cnn runs/lightweight-paper runs/hoc-paper \
+//     --exclude-list ../shared/data/test-fake-duplicates.txt
+import path from 'node:path';
+
+import { computeMetrics, type MetricsReport } from '../src/metrics';
+import { readExcludeList } from '../src/train/evaluate';
+import { readHistory, readJson, RUN_FILES } from '../src/train/run-dir';
+import type { EpochLog, RunResult } from '../src/train/fit';
+
+const args = process.argv.slice(2);
+const ex = args.indexOf('--exclude-list');
+const excludeList = ex >= 0 ? args.splice(ex, 2)[1] : undefined;
+const excluded = excludeList ? readExcludeList(excludeList) : null;
+const key = (p: string) => p.split('/').slice(-3).join('/').toLowerCase();
+
+const pct = (x: number) => (x * 100).toFixed(2) + '%';
+const f4 = (x: number | null) => (x === null ? '-' : x.toFixed(4));
+const row = (m: MetricsReport) => `${pct(m.accuracy)} | ${f4(m.precision.REAL)} | ${f4(m.recall.REAL)} | ${f4(m.f1.REAL)} | ${f4(m.rocAuc)}`;
+
+console.log('| run | model | params | epochs run (best) | training time | test acc | P REAL | R REAL | F1 REAL | ROC-AUC | test acc without duplicates (n) |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+for (const dir of args) {
+  const m = readJson<Omit<RunResult, 'history' | 'config'>>(path.join(dir, RUN_FILES.metrics));
+  const config = readJson<{ model: { family: string } }>(path.join(dir, RUN_FILES.config));
+  const history = readHistory<EpochLog>(dir);
+  const scores = readJson<{ files: string[]; labels: number[]; logits: number[] }>(path.join(dir, RUN_FILES.scores('test')));
+  const test = m.metrics.test ?? computeMetrics(scores.logits, scores.labels, { fromLogits: true });
+  let without = '-';
+  if (excluded) {
+    const keep = scores.files.map((f, i) => (excluded.has(key(f)) ? -1 : i)).filter((i) => i >= 0);
+    const mm = computeMetrics(keep.map((i) => scores.logits[i]), keep.map((i) => scores.labels[i]), { fromLogits: true });
+    without = `${pct(mm.accuracy)} (${keep.length})`;
+  }
+  const minutes = (m.trainSeconds / 60).toFixed(0);
+  console.log(
+    `| ${path.basename(dir)} | ${config.model.family} | ${m.parameters} | ${history.length} (${m.bestEpoch}) | ${minutes} min, ${m.device} | ${row(test)} | ${without} |`,
+  );
+}
