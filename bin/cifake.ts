@@ -133,6 +133,7 @@ const trainCmd = program
   .option('--out-dir <dir>', 'parent of run directories (default runs)')
   .option('--name <name>', 'run directory name (default: a timestamp)')
   .option('--threshold <x>', 'decision threshold on P(REAL)', num('--threshold'))
+  .option('--shard-size <n>', 'stream the train split to the device in shards of N images (bounded memory)', int('--shard-size'))
   .option('--no-channels-last', 'NCHW activations instead of channels-last (NHWC)')
   .option('--resize', 'resize images that are not 32x32 (bilinear) instead of rejecting them')
   .option('--strict', 'fail on the first unreadable image instead of skipping it')
@@ -185,6 +186,7 @@ interface TrainFlags {
   cacheDir?: string;
   cache: boolean;
   channelsLast: boolean;
+  shardSize?: number;
   json?: boolean;
   quiet?: boolean;
 }
@@ -207,6 +209,7 @@ function trainOverrides(f: TrainFlags): Record<string, unknown> {
     classMap: f.classMap,
     cacheDir: f.cache ? f.cacheDir : false,
     channelsLast: f.channelsLast ? undefined : false,
+    shardSize: f.shardSize,
   };
   if (f.model) o.model = f.model;
   if (f.lr !== undefined || f.optimizer || f.weightDecay !== undefined) o.optimizer = { name: f.optimizer, lr: f.lr, weightDecay: f.weightDecay };

@@ -198,6 +198,11 @@ export const TrainConfigSchema = strictObject({
   amp: z.enum(['none', 'bf16', 'fp16']).default('none'),
   /** NHWC activations and conv weights: oneDNN's native layout; 1.3-2x faster training on CPU here. */
   channelsLast: z.boolean().default(true),
+  /**
+   * Stream the train split to the device in shards of this many images (bounded memory for data
+   * larger than RAM); null hands the whole split over once.
+   */
+  shardSize: z.int().min(64).nullable().default(null),
   /** Data decoding: resize images that are not 32x32 (bilinear) instead of rejecting them. */
   resize: z.boolean().default(false),
   /** Data decoding: fail on the first unreadable image instead of skipping it. */

@@ -37,6 +37,7 @@ const RUNTIME_DEFAULTS = {
   threshold: 0.5,
   amp: 'none',
   channelsLast: true,
+  shardSize: null,
   resize: false,
   strict: false,
   classMap: null,

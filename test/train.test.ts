@@ -111,6 +111,19 @@ describe('training runs', function () {
     expect(resumed.metrics.val.logLoss).to.equal(full.metrics.val.logLoss);
   });
 
+  it('streams the train split in shards with the same validation split as the in-memory path', async () => {
+    const logs: string[] = [];
+    const sharded = await train({ ...base('sharded'), model: { family: 'lightweight' }, epochs: 2, shardSize: 64 }, { onLog: (m) => void logs.push(m) });
+    expect(logs.some((l) => /in shards of 64/.test(l))).to.equal(true);
+    expect(sharded.epochsRun).to.equal(2);
+    const whole = await train({ ...base('whole'), model: { family: 'lightweight' }, epochs: 1 });
+    expect(sharded.metrics.val.n).to.equal(whole.metrics.val.n);
+    const data = (name: string) => JSON.parse(fs.readFileSync(path.join(tmp, 'runs', name, 'data.json'), 'utf8'));
+    expect(data('sharded').train.count).to.equal(data('whole').train.count);
+    const val = (name: string) => JSON.parse(fs.readFileSync(path.join(tmp, 'runs', name, 'scores-val.json'), 'utf8')).files;
+    expect(val('sharded')).to.deep.equal(val('whole'));
+  });
+
   it('rejects bad config values and unknown flags with exit code 2 and a message naming the field', () => {
     const bad = cli(['train', '--data', data, '--lr', '-1']);
     expect(bad.status).to.equal(2);

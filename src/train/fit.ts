@@ -6,9 +6,9 @@ import path from 'node:path';
 
 import { lrAtEpoch, modelSpecOf, resolveThreads, validateConfig, type TrainConfig } from '../config';
 import { ensureSynth } from '../data/synth';
-import { loadSplit, stratifiedSplit, type ImageSet, type ProgressCallback } from '../data';
+import { loadSplit, openSplit, stratifiedSplit, stratifiedSplitIndices, type ImageSet, type ProgressCallback, type SplitHandle } from '../data';
 import { bceWithLogits, computeMetrics, type MetricsReport } from '../metrics';
-import { CifakeModel, type EpochProgress } from '../model';
+import { CifakeModel, type EpochProgress, type EpochResult } from '../model';
 import { loadNative } from '../native';
 import { packageVersion } from '../version';
 import { EarlyStopping, type EarlyStoppingState } from './early-stopping';
@@ -119,22 +119,104 @@ export function dataOptions(config: TrainConfig) {
   };
 }
 
-async function loadTrainVal(config: TrainConfig, data: string, cb: TrainCallbacks): Promise<{ train: ImageSet; val: ImageSet }> {
+/** The train split for training: all in memory, or (with shardSize) a handle streamed per epoch. */
+interface TrainData {
+  count: number;
+  labels: Uint8Array;
+  summary: ImageSet['summary'];
+  /** Whole split, handed to the device once. */
+  set?: ImageSet;
+  /** Sharded: read from the cache per epoch, in a seeded order. */
+  handle?: SplitHandle;
+  indices?: Uint32Array;
+}
+
+async function loadTrainVal(config: TrainConfig, data: string, cb: TrainCallbacks): Promise<{ train: TrainData; val: ImageSet }> {
+  if (config.valFraction <= 0) throw new Error('valFraction: must be > 0 (validation drives early stopping and the best checkpoint)');
   const bar = cb.onDataProgress?.('train');
-  let all: ImageSet;
+  let handle: SplitHandle;
   try {
-    all = await loadSplit(data, { ...dataOptions(config), split: 'train', limit: config.limit ?? undefined, seed: config.seed, onProgress: bar });
+    handle = await openSplit(data, { ...dataOptions(config), split: 'train', limit: config.limit ?? undefined, seed: config.seed, onProgress: bar });
   } finally {
     bar?.stop?.();
   }
-  const s = all.summary;
+  const s = handle.summary;
   cb.onLog?.(
-    `data: ${s.source} train split: ${s.count} images (FAKE ${s.counts.FAKE}, REAL ${s.counts.REAL})` +
+    `data: ${s.source} train split: ${handle.count} images (FAKE ${s.counts.FAKE}, REAL ${s.counts.REAL})` +
       (s.skipped.count ? `, ${s.skipped.count} skipped` : '') +
       (s.cache.hit ? ' [cached]' : ''),
   );
-  if (config.valFraction <= 0) throw new Error('valFraction: must be > 0 (validation drives early stopping and the best checkpoint)');
-  return stratifiedSplit(all, config.valFraction, config.seed);
+  if (config.shardSize === null) {
+    const { train, val } = stratifiedSplit(await handle.load(), config.valFraction, config.seed);
+    return { train: { count: train.count, labels: train.labels, summary: train.summary, set: train }, val };
+  }
+  const split = stratifiedSplitIndices(handle.labels, handle.files, config.valFraction, config.seed);
+  const valImages = new Uint8Array(split.val.length * 3072);
+  for await (const shard of handle.iterateShards(config.shardSize, split.val)) valImages.set(shard.images, shard.start * 3072);
+  const val: ImageSet = {
+    images: valImages,
+    labels: Uint8Array.from(split.val, (i) => handle.labels[i]),
+    files: Array.from(split.val, (i) => handle.files[i]),
+    classNames: ['FAKE', 'REAL'],
+    count: split.val.length,
+    summary: { ...s, count: split.val.length, subset: 'val' },
+  };
+  cb.onLog?.(`streaming ${split.train.length} train images in shards of ${config.shardSize}`);
+  const labels = Uint8Array.from(split.train, (i) => handle.labels[i]);
+  return { train: { count: split.train.length, labels, summary: { ...s, count: split.train.length, subset: 'train' }, handle, indices: split.train }, val };
+}
+
+/** A seeded permutation (Fisher-Yates on a splitmix stream) of `indices`, for shard order per epoch. */
+function permuted(indices: Uint32Array, seed: number, epoch: number): Uint32Array {
+  const out = Uint32Array.from(indices);
+  let state = BigInt.asUintN(64, BigInt(seed) * 0x9e3779b97f4a7c15n + BigInt(epoch + 1));
+  const next = () => {
+    state = BigInt.asUintN(64, state + 0x9e3779b97f4a7c15n);
+    let z = state;
+    z = BigInt.asUintN(64, (z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n);
+    z = BigInt.asUintN(64, (z ^ (z >> 27n)) * 0x94d049bb133111ebn);
+    return Number((z ^ (z >> 31n)) >> 11n) / 2 ** 53;
+  };
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+/** One epoch over the train data: one native call, or one per shard (each shard shuffled natively too). */
+async function trainOneEpoch(
+  model: CifakeModel,
+  data: TrainData,
+  config: TrainConfig,
+  epoch: number,
+  lr: number,
+  opts: TrainOptions,
+): Promise<EpochResult> {
+  const base = { batchSize: config.batchSize, seed: config.seed, lr, augment: config.augment };
+  const call = { signal: opts.signal, onProgress: opts.onBatch ? (p: EpochProgress) => opts.onBatch?.(epoch + 1, p) : undefined };
+  if (!data.handle || !data.indices) return model.trainEpoch({ ...base, data: 'train', epoch }, call);
+  const total: EpochResult = { loss: 0, accuracy: 0, images: 0, batches: 0, seconds: 0, imagesPerSec: 0, cancelled: false, nonFinite: false };
+  const shardSize = config.shardSize ?? data.count;
+  const shards = Math.ceil(data.count / shardSize);
+  let k = 0;
+  for await (const shard of data.handle.iterateShards(shardSize, permuted(data.indices, config.seed, epoch))) {
+    await model.setData('train', shard.images, shard.labels);
+    // Distinct RNG streams per (epoch, shard), reproducible for resume.
+    const r = await model.trainEpoch({ ...base, data: 'train', epoch: epoch * shards + k++ }, call);
+    total.loss += r.loss * r.images;
+    total.accuracy += r.accuracy * r.images;
+    total.images += r.images;
+    total.batches += r.batches;
+    total.seconds += r.seconds;
+    total.cancelled ||= r.cancelled;
+    total.nonFinite ||= r.nonFinite;
+    if (r.cancelled || r.nonFinite) break;
+  }
+  total.loss /= Math.max(1, total.images);
+  total.accuracy /= Math.max(1, total.images);
+  total.imagesPerSec = total.images / Math.max(1e-9, total.seconds);
+  return total;
 }
 
 async function evaluate(model: CifakeModel, key: string, labels: Uint8Array, threshold: number) {
@@ -208,7 +290,7 @@ export async function train(input: TrainConfig | Record<string, unknown>, opts: 
     }
     log(`model: ${config.model.family}, ${model.parameters} parameters, device ${model.description.device}`);
 
-    await model.setData('train', trainSet.images, trainSet.labels);
+    if (trainSet.set) await model.setData('train', trainSet.set.images, trainSet.set.labels);
     await model.setData('val', valSet.images, valSet.labels);
 
     let stopReason: StopReason = 'completed';
@@ -218,10 +300,7 @@ export async function train(input: TrainConfig | Record<string, unknown>, opts: 
     for (let epoch = startEpoch; epoch < config.epochs && stopReason === 'completed'; epoch++) {
       const lr = lrAtEpoch(config, epoch);
       opts.onEpochStart?.(epoch + 1, config.epochs, batches);
-      const r = await model.trainEpoch(
-        { data: 'train', batchSize: config.batchSize, seed: config.seed, epoch, lr, augment: config.augment },
-        { signal: opts.signal, onProgress: opts.onBatch ? (p) => opts.onBatch?.(epoch + 1, p) : undefined },
-      );
+      const r = await trainOneEpoch(model, trainSet, config, epoch, lr, opts);
       if (r.cancelled) throw new TrainingInterrupted(runDir, epoch);
       if (r.nonFinite) throw new NonFiniteLoss(runDir, epoch + 1);
       trainSeconds += r.seconds;
