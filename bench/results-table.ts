@@ -1,12 +1,12 @@
 // The README's results table from finished run directories: test metrics with and without the
 // images of an exclude list (CIFAKE's test/FAKE files that duplicate train files). Reads each run's
-// metrics.json, history.jsonl and scores-test.json; loads no model.
+// metrics.json, history.jsonl and scores-test.json; runs without scores are evaluated again.
 //   npx tsx bench/results-table.ts runs/paper-cnn runs/lightweight-paper runs/hoc-paper \
 //     --exclude-list ../shared/data/test-fake-duplicates.txt
 import path from 'node:path';
 
 import { computeMetrics, type MetricsReport } from '../src/metrics';
-import { readExcludeList } from '../src/train/evaluate';
+import { evaluate, readExcludeList } from '../src/train/evaluate';
 import { readHistory, readJson, RUN_FILES } from '../src/train/run-dir';
 import type { EpochLog, RunResult } from '../src/train/fit';
 
@@ -22,11 +22,21 @@ const row = (m: MetricsReport) => `${pct(m.accuracy)} | ${f4(m.precision.REAL)} 
 
 console.log('| run | model | params | epochs run (best) | training time | test acc | P REAL | R REAL | F1 REAL | ROC-AUC | test acc without duplicates (n) |');
 console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+async function testScores(dir: string, data: string): Promise<{ files: string[]; labels: number[]; logits: number[] }> {
+  try {
+    return readJson(path.join(dir, RUN_FILES.scores('test')));
+  } catch {
+    const r = await evaluate(dir, { data, split: 'test', scores: true });
+    return { files: r.scores!.files, labels: Array.from(r.scores!.labels), logits: Array.from(r.scores!.logits) };
+  }
+}
+
+async function main() {
 for (const dir of args) {
   const m = readJson<Omit<RunResult, 'history' | 'config'>>(path.join(dir, RUN_FILES.metrics));
-  const config = readJson<{ model: { family: string } }>(path.join(dir, RUN_FILES.config));
+  const config = readJson<{ model: { family: string }; data: string }>(path.join(dir, RUN_FILES.config));
   const history = readHistory<EpochLog>(dir);
-  const scores = readJson<{ files: string[]; labels: number[]; logits: number[] }>(path.join(dir, RUN_FILES.scores('test')));
+  const scores = await testScores(dir, config.data);
   const test = m.metrics.test ?? computeMetrics(scores.logits, scores.labels, { fromLogits: true });
   let without = '-';
   if (excluded) {
@@ -39,3 +49,9 @@ for (const dir of args) {
     `| ${path.basename(dir)} | ${config.model.family} | ${m.parameters} | ${history.length} (${m.bestEpoch}) | ${minutes} min, ${m.device} | ${row(test)} | ${without} |`,
   );
 }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

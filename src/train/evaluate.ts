@@ -21,6 +21,8 @@ export interface EvaluateOptions {
   strict?: boolean;
   classMap?: Record<string, 0 | 1>;
   cacheDir?: string | false;
+  /** Also return the per-image logits with file names and labels. */
+  scores?: boolean;
   onProgress?: ProgressCallback & { stop?: () => void };
 }
 
@@ -31,6 +33,7 @@ export interface EvaluateResult {
   metrics: MetricsReport;
   /** Present with excludeList: the same metrics without the listed images. */
   withoutExcluded?: { excluded: number; listed: number; metrics: MetricsReport };
+  scores?: { files: string[]; labels: Uint8Array; logits: Float32Array };
 }
 
 /** `archive/test/FAKE/x.jpg` and `test/FAKE/x.jpg` name the same image: compare split/class/file. */
@@ -81,6 +84,7 @@ export async function evaluate(target: string, opts: EvaluateOptions): Promise<E
       split,
       metrics: computeMetrics(logits, set.labels, { fromLogits: true, threshold }),
     };
+    if (opts.scores) result.scores = { files: set.files, labels: set.labels, logits };
     if (excluded) {
       const mask = excludedMask(set, excluded);
       const keep = [...mask.keys()].filter((i) => mask[i] === 0);
