@@ -274,7 +274,11 @@ export function perClassSpec(m: Pick<MetricsReport, 'precision' | 'recall' | 'f1
   } as unknown as ChartSpec;
 }
 
-/** Histogram of P(REAL) per true class, binned here (the spec stays small whatever the split's size). */
+/**
+ * Histogram of P(REAL), one row per true class, binned here (the spec stays small whatever the
+ * split's size). Counts on a symlog axis: a good detector piles most images into the end bins, and
+ * the errors in between would not show on a linear one.
+ */
 export function scoreHistogramSpec(pReal: ArrayLike<number>, labels: ArrayLike<number>, opts: { split: string; threshold?: number; bins?: number }): ChartSpec {
   const bins = opts.bins ?? 20;
   const counts = { FAKE: new Array<number>(bins).fill(0), REAL: new Array<number>(bins).fill(0) };
@@ -288,27 +292,41 @@ export function scoreHistogramSpec(pReal: ArrayLike<number>, labels: ArrayLike<n
   for (const cls of ['FAKE', 'REAL'] as const)
     for (let b = 0; b < bins; b++) rows.push({ cls: `true ${cls}`, start: b / bins, end: (b + 1) / bins, count: counts[cls][b] });
   const threshold = opts.threshold ?? 0.5;
+  const max = Math.max(1, ...rows.map((r) => r.count));
+  const ticks = [0];
+  for (let t = 1; t <= max; t *= 10) ticks.push(t);
   return {
-    title: { text: `Scores${opts.split ? ` (${opts.split})` : ''}`, subtitle: `P(REAL) per true class; dashed: threshold ${threshold}` },
-    width: 320,
-    height: 210,
-    layer: [
-      {
-        data: { values: rows },
-        mark: { type: 'bar', opacity: 0.6, binSpacing: 0 },
-        encoding: {
-          x: { field: 'start', type: 'quantitative', bin: 'binned', title: 'P(REAL)', scale: { domain: [0, 1], nice: false }, axis: { format: '.1f', values: [0, 0.2, 0.4, 0.6, 0.8, 1] } },
-          x2: { field: 'end' },
-          y: { field: 'count', type: 'quantitative', title: 'images', stack: null },
-          color: { field: 'cls', type: 'nominal', title: null, scale: { domain: ['true FAKE', 'true REAL'], range: [COLORS.FAKE, COLORS.REAL] }, legend: { orient: 'top', direction: 'horizontal' } },
+    title: { text: `Scores${opts.split ? ` (${opts.split})` : ''}`, subtitle: `P(REAL) by true class (count axis symlog); dashed: threshold ${threshold}` },
+    data: { values: rows },
+    facet: {
+      row: {
+        field: 'cls',
+        type: 'nominal',
+        title: null,
+        sort: ['true FAKE', 'true REAL'],
+        header: { labelAngle: 0, labelOrient: 'top', labelAnchor: 'start', labelFontSize: 11, labelPadding: 2 },
+      },
+    },
+    spacing: 8,
+    spec: {
+      width: 320,
+      height: 92,
+      layer: [
+        {
+          mark: { type: 'bar', binSpacing: 0 },
+          encoding: {
+            x: { field: 'start', type: 'quantitative', bin: 'binned', title: 'P(REAL)', scale: { domain: [0, 1], nice: false }, axis: { format: '.1f', values: [0, 0.2, 0.4, 0.6, 0.8, 1] } },
+            x2: { field: 'end' },
+            y: { field: 'count', type: 'quantitative', title: 'images', scale: { type: 'symlog', domain: [0, max], nice: false }, axis: { values: ticks, format: ',d' } },
+            color: { field: 'cls', type: 'nominal', legend: null, scale: { domain: ['true FAKE', 'true REAL'], range: [COLORS.FAKE, COLORS.REAL] } },
+          },
         },
-      },
-      {
-        data: { values: [{ t: threshold }] },
-        mark: { type: 'rule', color: COLORS.marker, strokeDash: [4, 3] },
-        encoding: { x: { field: 't', type: 'quantitative' } },
-      },
-    ],
+        {
+          mark: { type: 'rule', color: COLORS.marker, strokeDash: [4, 3] },
+          encoding: { x: { datum: threshold, type: 'quantitative' } },
+        },
+      ],
+    },
   } as unknown as ChartSpec;
 }
 
