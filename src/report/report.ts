@@ -523,7 +523,7 @@ async function runReport(runDir: string, out: string, opts: ReportOptions): Prom
           'Per-image scores: ',
           (['val', 'test'] as ScoreSplit[])
             .filter((s) => scores[s])
-            .map((s) => `${SPLIT_LABEL[s]} ${scores[s]?.origin === 'computed' ? 'computed by this report' : 'from the run'} (${path.basename(scores[s]?.file ?? '') || 'not saved'})`)
+            .map((s) => `${SPLIT_LABEL[s]} ${scores[s]?.origin === 'computed' ? 'computed by this report' : 'read from the run directory'} (${path.basename(scores[s]?.file ?? '') || 'not saved'})`)
             .join('; ') || 'none',
           '.',
         ),
