@@ -18,6 +18,7 @@ import { Classifier } from '../src/classifier';
 import { packageVersion } from '../src/version';
 import { sweepCommand } from './commands/sweep';
 import { reportCommand } from './commands/report';
+import { writeReport } from '../src/report';
 import { gradcamCommand } from './commands/gradcam';
 
 class UsageError extends Error {}
@@ -141,6 +142,7 @@ const trainCmd = program
   .option('--cache-dir <dir>', 'decoded-data cache (default ~/.cache/cifake-torch)')
   .option('--no-cache', 'decode without reading or writing the cache')
   .option('--resume <runDir>', 'continue an interrupted run from its last checkpoint')
+  .option('--report', 'write the HTML report (learning curves, ROC, confusion, Grad-CAM) at the end')
   .option('--json', 'print one JSON object per event instead of progress bars')
   .option('-q, --quiet', 'print only the final result')
   .addHelpText(
@@ -180,6 +182,7 @@ interface TrainFlags {
   name?: string;
   threshold?: number;
   resume?: string;
+  report?: boolean;
   resize?: boolean;
   strict?: boolean;
   classMap?: Record<string, 0 | 1>;
@@ -296,6 +299,10 @@ trainCmd.action(async (f: TrainFlags) => {
       result.metrics.test ? metricsTable('test', result.metrics.test) : 'test: no test split in the data',
     ].join('\n');
     print(json, summary, text);
+    if (f.report) {
+      const r = await writeReport(result.runDir, { device: f.device, threads: f.threads, onLog: say });
+      print(json, { event: 'report', html: r.html }, `report: ${r.html}`);
+    }
   } catch (e) {
     (bar as cliProgress.SingleBar | null)?.stop();
     if (e instanceof TrainingInterrupted) {

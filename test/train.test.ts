@@ -47,12 +47,18 @@ describe('training runs', function () {
   for (const preset of ['paper-cnn', 'lightweight', 'hoc']) {
     it(`cifake train --preset ${preset} writes a complete run directory, and eval reproduces its metrics`, () => {
       const out = path.join(tmp, 'runs');
-      const r = cli(['train', '--preset', preset, '--data', data, '--epochs', '2', '--limit', '60', '--out-dir', out, '--name', preset, '--device', 'cpu', '--json']);
+      const report = preset === 'hoc' ? ['--report'] : [];
+      const r = cli(['train', '--preset', preset, '--data', data, '--epochs', '2', '--limit', '60', '--out-dir', out, '--name', preset, '--device', 'cpu', '--json', ...report]);
       expect(r.status, r.stderr).to.equal(0);
       const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
       expect(lines.filter((l) => l.event === 'epoch')).to.have.length(2);
-      const result = lines.at(-1);
-      expect(result.event).to.equal('result');
+      if (report.length) {
+        const event = lines.find((l) => l.event === 'report');
+        expect(event, 'report event').to.not.equal(undefined);
+        expect(fs.existsSync(event.html), event.html).to.equal(true);
+      }
+      const result = lines.find((l) => l.event === 'result');
+      expect(result, 'result event').to.not.equal(undefined);
       const dir = path.join(out, preset);
       for (const f of ['config.json', 'data.json', 'history.jsonl', 'metrics.json', 'last.pt', 'best.pt', 'scores-val.json', 'scores-test.json'])
         expect(fs.existsSync(path.join(dir, f)), f).to.equal(true);
