@@ -324,7 +324,7 @@ trainCmd.action(async (f: TrainFlags) => {
 program
   .command('eval')
   .description('evaluate a trained model on a split of a dataset')
-  .requiredOption('-m, --model <runOrCheckpoint>', 'run directory (uses best.pt, else last.pt) or checkpoint file')
+  .requiredOption('-m, --model <runOrCheckpoint>', 'run directory (the model it ended with: best.pt if restored, else last.pt) or a checkpoint file')
   .requiredOption('-d, --data <path>', 'CIFAKE zip or folder')
   .option('--split <name>', 'split to evaluate', 'test')
   .option('--exclude-list <file>', 'also report metrics without the images listed in this file')

@@ -144,7 +144,7 @@ export class Classifier {
     this.resize = opts.resize ?? true;
   }
 
-  /** Loads a run directory (its best.pt, else last.pt) or a checkpoint file. */
+  /** Loads a run directory (the model the run ended with: best.pt if it restored it, else last.pt) or a checkpoint file. */
   static async load(target: string, opts: ClassifierOptions = {}): Promise<Classifier> {
     if (opts.maxBatch !== undefined && !(Number.isInteger(opts.maxBatch) && opts.maxBatch >= 1))
       throw new Error(`maxBatch: expected an integer >= 1, got ${opts.maxBatch}`);

@@ -87,7 +87,11 @@ export function writeHistory(runDir: string, lines: unknown[]): void {
   writeFileAtomic(path.join(runDir, RUN_FILES.history), lines.map((l) => JSON.stringify(l)).join('\n') + (lines.length ? '\n' : ''));
 }
 
-/** A run directory or a checkpoint file -> the checkpoint to load (best.pt, else last.pt). */
+/**
+ * A run directory or a checkpoint file -> the checkpoint to load: the model the run ended with
+ * (best.pt when it restored the best weights, last.pt when it kept the last ones, as paper-cnn
+ * does), so evaluating a run directory reproduces its metrics.json.
+ */
 export function resolveCheckpoint(target: string): string {
   let st: fs.Stats;
   try {
@@ -96,7 +100,13 @@ export function resolveCheckpoint(target: string): string {
     throw new Error(`model not found: ${target} (expected a run directory or a .pt checkpoint)`);
   }
   if (st.isFile()) return target;
-  for (const f of [RUN_FILES.best, RUN_FILES.last]) {
+  let order: string[] = [RUN_FILES.best, RUN_FILES.last];
+  const configFile = path.join(target, RUN_FILES.config);
+  if (fs.existsSync(configFile)) {
+    const es = readJson<{ earlyStopping?: { restoreBest?: boolean } | null }>(configFile).earlyStopping;
+    if (!es || es.restoreBest === false) order = [RUN_FILES.last, RUN_FILES.best];
+  }
+  for (const f of order) {
     const p = path.join(target, f);
     if (fs.existsSync(p)) return p;
   }
