@@ -344,18 +344,8 @@ function parseLabelsAndNames(header: CacheHeader, labels: Uint8Array, namesBuf: 
   return { files };
 }
 
-export interface LoadedCache {
-  header: CacheHeader;
-  images: Uint8Array;
-  labels: Uint8Array;
-  files: string[];
-  binPath: string;
-}
-
-export type CacheMiss = { reason: string };
-
-/** Loads a whole cached split in one read (checksums verified), or says why it cannot be used. */
-export async function loadCache(basePath: string, expected: CacheExpectation): Promise<LoadedCache | CacheMiss> {
+/** Opens a cached split: its header (checked against what is expected) and its data file (size checked). */
+async function openCache(basePath: string, expected: CacheExpectation): Promise<{ header: CacheHeader; fh: fs.promises.FileHandle; binPath: string } | CacheMiss> {
   const binPath = `${basePath}.bin`;
   let header: CacheHeader;
   try {
@@ -373,9 +363,30 @@ export async function loadCache(basePath: string, expected: CacheExpectation): P
   } catch (e) {
     return { reason: `cache data missing: ${errorMessage(e)}` };
   }
+  const st = await fh.stat().catch(() => null);
+  if (st?.size !== header.fileBytes) {
+    await fh.close();
+    return { reason: `cache data is ${st?.size ?? '?'} bytes, header says ${header.fileBytes} (truncated or replaced)` };
+  }
+  return { header, fh, binPath };
+}
+
+export interface LoadedCache {
+  header: CacheHeader;
+  images: Uint8Array;
+  labels: Uint8Array;
+  files: string[];
+  binPath: string;
+}
+
+export type CacheMiss = { reason: string };
+
+/** Loads a whole cached split in one read (checksums verified), or says why it cannot be used. */
+export async function loadCache(basePath: string, expected: CacheExpectation): Promise<LoadedCache | CacheMiss> {
+  const opened = await openCache(basePath, expected);
+  if ('reason' in opened) return opened;
+  const { header, fh, binPath } = opened;
   try {
-    const st = await fh.stat();
-    if (st.size !== header.fileBytes) return { reason: `cache data is ${st.size} bytes, header says ${header.fileBytes} (truncated or replaced)` };
     const data = Buffer.allocUnsafe(header.fileBytes);
     const imagesSum = await readWithChecksum(fh, data, header.sections.images.bytes);
     if (imagesSum === null) return { reason: 'cache data shorter than expected (truncated)' };
@@ -406,26 +417,10 @@ export interface CacheMeta {
  * images checksum is verified by streaming the file in 8 MiB chunks (bounded memory).
  */
 export async function loadCacheMeta(basePath: string, expected: CacheExpectation): Promise<CacheMeta | CacheMiss> {
-  const binPath = `${basePath}.bin`;
-  let header: CacheHeader;
+  const opened = await openCache(basePath, expected);
+  if ('reason' in opened) return opened;
+  const { header, fh, binPath } = opened;
   try {
-    const h = await readJson(`${basePath}.json`);
-    const bad = headerMismatch(h, expected);
-    if (bad !== null) return { reason: bad };
-    header = h as CacheHeader;
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return { reason: code === 'ENOENT' ? 'no cache yet' : `unreadable cache header: ${errorMessage(e)}` };
-  }
-  let fh: fs.promises.FileHandle;
-  try {
-    fh = await fs.promises.open(binPath, 'r');
-  } catch (e) {
-    return { reason: `cache data missing: ${errorMessage(e)}` };
-  }
-  try {
-    const st = await fh.stat();
-    if (st.size !== header.fileBytes) return { reason: `cache data is ${st.size} bytes, header says ${header.fileBytes} (truncated or replaced)` };
     const tail = Buffer.allocUnsafe(header.fileBytes - header.sections.labels.offset);
     if ((await readRange(fh, tail, header.sections.labels.offset)) !== tail.length) return { reason: 'cache data shorter than expected (truncated)' };
     const labels = tail.subarray(0, header.count);
