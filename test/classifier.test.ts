@@ -9,29 +9,13 @@ import { promisify } from 'node:util';
 import sharp from 'sharp';
 
 import { Classifier, ImageInputError, type Prediction, type RawImage } from '../src/classifier';
-import { CifakeModel } from '../src/model';
 import { PACKAGE_ROOT } from '../src/native';
 import { makeJpeg, makePng, rawPixels, toChw } from './data-helpers';
-import { makeImages } from './helpers';
+import { makeImages, tinyCheckpoint } from './helpers';
 
 const run = promisify(execFile);
 const TSX_CLI = path.join(PACKAGE_ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 
-/** A small model trained for 2 epochs on generated images, saved as a checkpoint (a few seconds on one core). */
-async function tinyCheckpoint(file: string): Promise<void> {
-  const m = CifakeModel.create(
-    { family: 'lightweight', convFilters: [8, 16], dense: [32], dropout: 0, padding: 'same', batchNorm: true, hoc: false, fusedHoc: false },
-    { device: 'cpu', seed: 3, threads: 1 },
-  );
-  try {
-    const { images, labels } = makeImages(256, 3);
-    await m.setData('train', images, labels);
-    for (let epoch = 0; epoch < 2; epoch++) await m.trainEpoch({ data: 'train', batchSize: 32, epoch });
-    await m.save(file, { config: { threshold: 0.5 }, epoch: 2 });
-  } finally {
-    m.dispose();
-  }
-}
 
 async function rejection(p: Promise<unknown>): Promise<Error> {
   return p.then(

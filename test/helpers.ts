@@ -1,4 +1,5 @@
 // Small generated datasets for tests: class 1 (REAL) images carry a pattern class 0 lacks.
+import { CifakeModel } from '../src/model';
 import { availableCpus } from '../src/native';
 
 export function makeImages(n: number, seed = 1): { images: Uint8Array; labels: Uint8Array } {
@@ -29,3 +30,19 @@ export function makeImages(n: number, seed = 1): { images: Uint8Array; labels: U
 }
 
 export const TEST_THREADS = Math.min(2, availableCpus());
+
+/** A small model trained for 2 epochs on generated images, saved as a checkpoint (a few seconds on one core). */
+export async function tinyCheckpoint(file: string): Promise<void> {
+  const m = CifakeModel.create(
+    { family: 'lightweight', convFilters: [8, 16], dense: [32], dropout: 0, padding: 'same', batchNorm: true, hoc: false, fusedHoc: false },
+    { device: 'cpu', seed: 3, threads: 1 },
+  );
+  try {
+    const { images, labels } = makeImages(256, 3);
+    await m.setData('train', images, labels);
+    for (let epoch = 0; epoch < 2; epoch++) await m.trainEpoch({ data: 'train', batchSize: 32, epoch });
+    await m.save(file, { config: { threshold: 0.5 }, epoch: 2 });
+  } finally {
+    m.dispose();
+  }
+}

@@ -9,24 +9,9 @@ import sharp from 'sharp';
 
 import { createServer, listen } from '../examples/server';
 import { Classifier } from '../src/classifier';
-import { CifakeModel } from '../src/model';
 import { makeJpeg, makePng, makeWebp } from './data-helpers';
-import { makeImages } from './helpers';
+import { tinyCheckpoint } from './helpers';
 
-async function tinyCheckpoint(file: string): Promise<void> {
-  const m = CifakeModel.create(
-    { family: 'lightweight', convFilters: [8, 16], dense: [32], dropout: 0, padding: 'same', batchNorm: true, hoc: false, fusedHoc: false },
-    { device: 'cpu', seed: 3, threads: 1 },
-  );
-  try {
-    const { images, labels } = makeImages(256, 3);
-    await m.setData('train', images, labels);
-    for (let epoch = 0; epoch < 2; epoch++) await m.trainEpoch({ data: 'train', batchSize: 32, epoch });
-    await m.save(file, { config: { threshold: 0.5 }, epoch: 2 });
-  } finally {
-    m.dispose();
-  }
-}
 
 interface Reply {
   status: number;
