@@ -91,15 +91,8 @@ export interface RenderStyle {
   textRenderer?: TextRendererChoice;
 }
 
-export interface OverlayOptions extends RenderStyle {
-  image: Uint8Array;
-  map: Float32Array | Float64Array;
-  width: number;
-  height: number;
-  imageWidth?: number;
-  imageHeight?: number;
-  rawMax?: number;
-  normalized?: boolean;
+/** The image and its map, as for a triptych, without the caption data. */
+export interface OverlayOptions extends RenderStyle, Omit<GradcamSample, 'fileName' | 'pReal' | 'predicted' | 'label'> {
   /** Optional caption below the overlay, one string per line. */
   caption?: string | string[];
 }
