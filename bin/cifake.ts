@@ -416,9 +416,9 @@ dataCmd
     process.stdout.write(`${r.root}: ${JSON.stringify(r.counts)}\n`);
   });
 
-program.addCommand(sweepCommand());
-program.addCommand(reportCommand());
-program.addCommand(gradcamCommand());
+// addCommand does not pass exitOverride down: set it so usage errors exit with 2 everywhere.
+for (const cmd of [sweepCommand(), reportCommand(), gradcamCommand()])
+  program.addCommand(cmd.exitOverride().showHelpAfterError('(run with --help for usage)'));
 
 export async function main(argv: string[]): Promise<number> {
   try {
