@@ -136,6 +136,7 @@ describe('training runs', function () {
     const unknown = cli(['train', '--no-such-flag']);
     expect(unknown.status).to.equal(2);
     expect(unknown.stderr).to.match(/unknown option '--no-such-flag'/);
+    for (const command of ['eval', 'report', 'gradcam', 'sweep']) expect(cli([command, '--no-such-flag']).status, command).to.equal(2);
     const preset = cli(['train', '--preset', 'resnet']);
     expect(preset.status).to.equal(2);
     expect(preset.stderr).to.match(/resnet/);
