@@ -1,16 +1,10 @@
 // Small generated datasets for tests: class 1 (REAL) images carry a pattern class 0 lacks.
 import { CifakeModel } from '../src/model';
 import { availableCpus } from '../src/native';
+import { rng } from './data-helpers';
 
 export function makeImages(n: number, seed = 1): { images: Uint8Array; labels: Uint8Array } {
-  let s = seed >>> 0;
-  const rand = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rand = rng(seed);
   const images = new Uint8Array(n * 3072);
   const labels = new Uint8Array(n);
   for (let i = 0; i < n; i++) {

@@ -15,20 +15,10 @@ import {
   summarizeMetrics,
   trapezoid,
 } from '../src/metrics';
+import { rng } from './data-helpers';
 
 const EPS = 1e-12;
 
-/** deterministic PRNG (mulberry32) */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** O(n²) AUC: fraction of (REAL, FAKE) pairs where REAL scores higher, ties = 1/2 */
 function bruteAuc(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
