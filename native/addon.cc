@@ -1,5 +1,6 @@
 // Module init only: registers the Session class and the stateless functions.
 #include "convert.h"
+#include "dist_binding.h"
 #include "jpeg_binding.h"
 #include "session.h"
 
@@ -25,7 +26,7 @@ std::string torch_version() {
          std::to_string(TORCH_VERSION_PATCH);
 }
 
-// info() -> { torchVersion, torchSource, threads, cuda: { available, built, devices: [{ index, name, memory }] }, config }
+// info() -> { torchVersion, torchSource, threads, cuda: { available, built, devices: [{ index, name, memory }] }, distributed, config }
 Napi::Value Info(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   auto o = Napi::Object::New(env);
@@ -58,6 +59,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 #endif
   cuda.Set("devices", devices);
   o.Set("cuda", cuda);
+  o.Set("distributed", Napi::Boolean::New(env, dist_available()));
   return o;
 }
 
@@ -117,6 +119,7 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   using namespace cifake;
   keep_freed_memory();
   exports.Set("Session", Session::Init(env));
+  exports.Set("DistGroup", DistGroupWrap::Init(env));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("readCheckpointMeta", Napi::Function::New(env, ReadCheckpointMeta, "readCheckpointMeta"));

@@ -1,6 +1,7 @@
 #include "session.h"
 
 #include "convert.h"
+#include "dist_binding.h"
 
 namespace cifake {
 
@@ -20,10 +21,12 @@ Napi::Function Session::Init(Napi::Env env) {
                          InstanceMethod<&Session::Cancel>("cancel"),
                          InstanceMethod<&Session::Dispose>("dispose"),
                          InstanceMethod<&Session::Describe>("describe"),
+                         InstanceMethod<&Session::AttachGroup>("attachGroup"),
+                         InstanceMethod<&Session::BroadcastState>("broadcastState"),
                      });
 }
 
-// new Session(modelSpec, { device, seed, threads, optimizer, channelsLast })
+// new Session(modelSpec, { device, seed, threads, optimizer, channelsLast, amp })
 Session::Session(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Session>(info) {
   auto env = info.Env();
   auto spec = to_model_spec(info[0]);
@@ -33,8 +36,9 @@ Session::Session(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Session>(inf
   auto threads = static_cast<int>(get_int(opts, "threads", 0, 0, 4096));
   auto optimizer = to_optimizer(opts.Get("optimizer"));
   auto channels_last = get_bool(opts, "channelsLast", false);
+  auto amp = get_string(opts, "amp", "none");
   try {
-    trainer_ = std::make_shared<Trainer>(spec, device, seed, optimizer, channels_last);
+    trainer_ = std::make_shared<Trainer>(spec, device, seed, optimizer, channels_last, amp);
   } catch (...) {
     throw Napi::Error::New(env, current_exception_message());
   }
@@ -184,6 +188,9 @@ Napi::Value Session::TrainEpoch(const Napi::CallbackInfo& info) {
         o.Set("imagesPerSec", Napi::Number::New(env, r.images_per_sec));
         o.Set("cancelled", Napi::Boolean::New(env, r.cancelled));
         o.Set("nonFinite", Napi::Boolean::New(env, r.non_finite));
+        o.Set("commSeconds", Napi::Number::New(env, r.comm_seconds));
+        o.Set("skippedSteps", Napi::Number::New(env, double(r.skipped_steps)));
+        o.Set("lossScale", Napi::Number::New(env, r.loss_scale));
         return o;
       };
     });
@@ -316,6 +323,28 @@ Napi::Value Session::Dispose(const Napi::CallbackInfo& info) {
   disposed_ = true;
   shutdown();
   return info.Env().Undefined();
+}
+
+// attachGroup(group: DistGroup | null): later epochs train data-parallel in that group.
+Napi::Value Session::AttachGroup(const Napi::CallbackInfo& info) {
+  auto g = DistGroupWrap::FromValue(info[0], "attachGroup");
+  auto t = trainer_;
+  return run(info, {}, [t, g]() -> JsResult {
+    t->set_group(g);
+    return nullptr;
+  });
+}
+
+// broadcastState(root = 0): every rank takes rank root's parameters and buffers.
+Napi::Value Session::BroadcastState(const Napi::CallbackInfo& info) {
+  auto o = Napi::Object::New(info.Env());
+  o.Set("root", info[0]);
+  const int root = static_cast<int>(get_int(o, "root", 0, 0, 1 << 16));
+  auto t = trainer_;
+  return run(info, {}, [t, root]() -> JsResult {
+    t->broadcast_state(root);
+    return nullptr;
+  });
 }
 
 // describe() -> { family, parameters, layers, defaultLayer, layerSizes, device }

@@ -33,6 +33,8 @@ class Session : public Napi::ObjectWrap<Session> {
   Napi::Value Cancel(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value Describe(const Napi::CallbackInfo& info);
+  Napi::Value AttachGroup(const Napi::CallbackInfo& info);
+  Napi::Value BroadcastState(const Napi::CallbackInfo& info);
 
   Worker& worker(Napi::Env env);
   Napi::Promise run(const Napi::CallbackInfo& info, std::vector<Napi::Value> keep, std::function<JsResult()> work);

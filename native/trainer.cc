@@ -1,6 +1,7 @@
 #include "trainer.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
 
 #include <chrono>
 #include <cmath>
@@ -66,7 +67,57 @@ torch::Tensor augment(const torch::Tensor& x, const AugmentConfig& a) {
   return out;
 }
 
+// Forward passes inside this scope run under autocast in the trainer's precision.
+class AutocastScope {
+ public:
+  AutocastScope(Amp amp, const torch::Device& device) : active_(amp != Amp::none), type_(device.type()) {
+    if (!active_) return;
+    const auto dtype = amp == Amp::bf16 ? at::kBFloat16 : at::kHalf;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(type_, true);
+    at::autocast::set_autocast_dtype(type_, dtype);
+#else
+    if (type_ == c10::DeviceType::CUDA) {
+      at::autocast::set_enabled(true);
+      at::autocast::set_autocast_gpu_dtype(dtype);
+    } else {
+      at::autocast::set_cpu_enabled(true);
+      at::autocast::set_autocast_cpu_dtype(dtype);
+    }
+#endif
+    at::autocast::increment_nesting();
+  }
+  ~AutocastScope() {
+    if (!active_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(type_, false);
+#else
+    if (type_ == c10::DeviceType::CUDA) at::autocast::set_enabled(false);
+    else at::autocast::set_cpu_enabled(false);
+#endif
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+  }
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool active_;
+  c10::DeviceType type_;
+};
+
 }  // namespace
+
+Amp parse_amp(const std::string& name, const torch::Device& device) {
+  if (name == "none" || name.empty()) return Amp::none;
+  if (name == "bf16") return Amp::bf16;
+  if (name == "fp16") {
+    if (!device.is_cuda())
+      throw std::invalid_argument("amp: 'fp16' needs a CUDA device (device is " + device.str() +
+                                  "); use 'bf16' or 'none' on CPU");
+    return Amp::fp16;
+  }
+  throw std::invalid_argument("amp: unknown mode '" + name + "' (allowed: none, bf16, fp16)");
+}
 
 torch::Device parse_device(const std::string& name) {
   if (name == "auto") return torch::cuda::is_available() ? torch::Device("cuda:0") : torch::Device("cpu");
@@ -93,8 +144,12 @@ torch::Device parse_device(const std::string& name) {
 }
 
 Trainer::Trainer(const ModelSpec& spec, const std::string& device, uint64_t seed,
-                 const OptimizerConfig& optimizer, bool channels_last)
-    : spec_(spec), device_(parse_device(device)), channels_last_(channels_last), optimizer_config_(optimizer) {
+                 const OptimizerConfig& optimizer, bool channels_last, const std::string& amp)
+    : spec_(spec),
+      device_(parse_device(device)),
+      channels_last_(channels_last),
+      amp_(parse_amp(amp, device_)),
+      optimizer_config_(optimizer) {
   torch::manual_seed(seed);  // the weight initialisation
   model_ = CifakeNet(spec);
   model_->to(device_);
@@ -155,8 +210,12 @@ EpochResult Trainer::train_epoch(const EpochOptions& o, const std::function<void
   const auto t0 = Clock::now();
   const int64_t n = ds.images.size(0);
   const int64_t bs = o.batch_size;
+  const int world = group_ ? group_->size() : 1;
+  const int rank = group_ ? group_->rank() : 0;
+  if (group_) group_->reset_comm_seconds();
   const uint64_t stream = mix_seed(o.seed, o.epoch);
-  torch::manual_seed(stream);  // dropout and augmentation of this epoch
+  // The order is shared by all ranks; dropout and augmentation draw per rank.
+  torch::manual_seed(rank == 0 ? stream : mix_seed(stream, 1000 + rank));
   torch::Tensor order;
   if (o.shuffle) {
     auto gen = at::detail::createCPUGenerator(stream);
@@ -171,28 +230,53 @@ EpochResult Trainer::train_epoch(const EpochOptions& o, const std::function<void
   auto loss_sum = torch::zeros({}, torch::TensorOptions(torch::kDouble).device(device_));
   auto correct = torch::zeros({}, torch::TensorOptions(torch::kLong).device(device_));
   auto last_report = t0;
-  int64_t seen = 0, batch = 0;
+  int64_t seen = 0, local_seen = 0, batch = 0;
+  bool local_non_finite = false;
   for (int64_t start = 0; start < n; start += bs, ++batch) {
-    if (cancelled()) {
+    const bool stop_here = cancelled();
+    if (stop_here && !group_) {
       r.cancelled = true;
       break;
     }
     const int64_t end = std::min(n, start + bs);
-    if (end - start < 2 && spec_.batch_norm && seen > 0) break;  // BN cannot train on one image
-    auto idx = order.slice(0, start, end);
-    auto x = to_input(ds.images.index_select(0, idx));
-    auto y = ds.labels.index_select(0, idx);
-    if (o.augment.hflip || o.augment.shift > 0) x = augment(x, o.augment);
-
-    auto logits = model_->forward(x);
-    auto loss = torch::binary_cross_entropy_with_logits(logits, y);
+    const int64_t len = end - start;
+    // BN cannot train on one image: drop a last batch that leaves some rank a single one.
+    if (spec_.batch_norm && len / world < 2 && seen > 0) break;
+    // This rank's contiguous slice of the global batch; together the slices are the whole batch.
+    const int64_t lo = start + len * rank / world, hi = start + len * (rank + 1) / world;
     zero_grad(*model_);
-    loss.backward();
-    optimizer_->step();
-
-    seen += end - start;
-    loss_sum += loss.detach().to(torch::kDouble) * static_cast<double>(end - start);
-    correct += ((logits.detach() >= 0) == (y > 0.5)).sum();
+    torch::Tensor logits, y;
+    if (hi > lo) {
+      auto idx = order.slice(0, lo, hi);
+      auto x = to_input(ds.images.index_select(0, idx));
+      y = ds.labels.index_select(0, idx);
+      if (o.augment.hflip || o.augment.shift > 0) x = augment(x, o.augment);
+      torch::Tensor loss;
+      {
+        AutocastScope autocast(amp_, device_);
+        logits = model_->forward(x).to(torch::kFloat);
+        // With ranks, each sums its slice and divides by the global count: the all-reduced sum is
+        // then exactly the gradient of the global batch's mean loss, even for uneven slices.
+        loss = group_ ? torch::binary_cross_entropy_with_logits(logits, y, {}, {}, at::Reduction::Sum) / double(len)
+                      : torch::binary_cross_entropy_with_logits(logits, y);
+      }
+      loss_sum += loss.detach().to(torch::kDouble) * static_cast<double>(group_ ? len : hi - lo);
+      if (amp_ == Amp::fp16) loss = loss * scaler_.scale;
+      loss.backward();
+      local_seen += hi - lo;
+      correct += ((logits.detach() >= 0) == (y > 0.5)).sum();
+    }
+    bool stop_all = false;
+    if (group_) {
+      auto flags = sync_gradients({stop_here ? 1.0f : 0.0f, local_non_finite ? 1.0f : 0.0f});
+      r.cancelled = flags[0] > 0;
+      r.non_finite = flags[1] > 0;
+      stop_all = r.cancelled || r.non_finite;
+    }
+    if (amp_ == Amp::fp16 ? unscale_and_check() : true) optimizer_->step();
+    if (group_ && spec_.batch_norm) broadcast_buffers();
+    seen += len;
+    if (stop_all) break;
 
     auto now = Clock::now();
     if (progress && std::chrono::duration<double>(now - last_report).count() >= o.progress_interval_s) {
@@ -201,23 +285,127 @@ EpochResult Trainer::train_epoch(const EpochOptions& o, const std::function<void
       p.batch = batch + 1;
       p.batches = r.batches;
       p.images = seen;
-      p.loss = loss_sum.item<double>() / seen;
-      p.accuracy = static_cast<double>(correct.item<int64_t>()) / seen;
+      const int64_t counted = std::max<int64_t>(1, local_seen);
+      p.loss = loss_sum.item<double>() / counted;
+      p.accuracy = static_cast<double>(correct.item<int64_t>()) / counted;
       p.images_per_sec = seen / std::max(1e-9, seconds_since(t0));
       if (!std::isfinite(p.loss)) {
-        r.non_finite = true;
-        break;
+        if (!group_) {
+          r.non_finite = true;
+          break;
+        }
+        local_non_finite = true;  // told to every rank with the next step's gradients
       }
       progress(p);
     }
   }
-  r.images = seen;
+  double totals[3] = {loss_sum.item<double>(), static_cast<double>(correct.item<int64_t>()), double(local_seen)};
+  if (group_) {
+    auto g = group_->allreduce_doubles({totals[0], totals[1], totals[2]});
+    std::copy(g.begin(), g.end(), totals);
+    r.comm_seconds = group_->comm_seconds();
+  }
+  r.images = static_cast<int64_t>(totals[2]);
   r.seconds = seconds_since(t0);
-  r.loss = seen ? loss_sum.item<double>() / seen : 0.0;
-  r.accuracy = seen ? static_cast<double>(correct.item<int64_t>()) / seen : 0.0;
-  r.images_per_sec = seen / std::max(1e-9, r.seconds);
+  r.loss = r.images ? totals[0] / r.images : 0.0;
+  r.accuracy = r.images ? totals[1] / r.images : 0.0;
+  r.images_per_sec = r.images / std::max(1e-9, r.seconds);
+  r.skipped_steps = scaler_.skipped_steps;
+  r.loss_scale = amp_ == Amp::fp16 ? scaler_.scale : 0.0;
   if (!std::isfinite(r.loss)) r.non_finite = true;
   return r;
+}
+
+bool Trainer::unscale_and_check() {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> grads;
+  for (auto& p : model_->parameters())
+    if (p.grad().defined()) grads.push_back(p.grad());
+  bool finite = true;
+  for (auto& g : grads) finite = finite && torch::isfinite(g).all().item<bool>();
+  if (!finite) {
+    scaler_.scale *= 0.5;
+    scaler_.good_steps = 0;
+    ++scaler_.skipped_steps;
+    return false;
+  }
+  for (auto& g : grads) g.mul_(1.0 / scaler_.scale);
+  if (++scaler_.good_steps == 2000) {
+    scaler_.scale *= 2.0;
+    scaler_.good_steps = 0;
+  }
+  return true;
+}
+
+std::vector<float> Trainer::sync_gradients(const std::vector<float>& flags) {
+  torch::NoGradGuard no_grad;
+  if (grad_buckets_.empty()) {
+    // Like DDP: parameters in reverse order (the order backward produces them), ~25 MB a bucket.
+    constexpr int64_t kBucketBytes = 25 << 20;
+    auto params = model_->parameters();
+    int64_t bytes = 0;
+    for (auto p = params.rbegin(); p != params.rend(); ++p) {
+      const int64_t b = p->numel() * static_cast<int64_t>(p->element_size());
+      if (grad_buckets_.empty() || (bytes > 0 && bytes + b > kBucketBytes)) {
+        grad_buckets_.emplace_back();
+        bytes = 0;
+      }
+      grad_buckets_.back().push_back(*p);
+      bytes += b;
+    }
+  }
+  std::vector<torch::Tensor> flats;
+  for (size_t b = 0; b < grad_buckets_.size(); ++b) {
+    std::vector<torch::Tensor> parts;
+    for (auto& p : grad_buckets_[b])
+      parts.push_back(p.grad().defined() ? p.grad().reshape({-1}) : torch::zeros({p.numel()}, p.options()));
+    if (b + 1 == grad_buckets_.size()) parts.push_back(torch::tensor(flags, torch::kFloat).to(device_));
+    flats.push_back(torch::cat(parts));
+  }
+  group_->allreduce_sum(flats);
+  for (size_t b = 0; b < grad_buckets_.size(); ++b) {
+    int64_t off = 0;
+    for (auto& p : grad_buckets_[b]) {
+      auto g = flats[b].slice(0, off, off + p.numel()).view(p.sizes());
+      if (p.grad().defined()) p.mutable_grad().copy_(g);
+      else p.mutable_grad() = torch::empty_like(p).copy_(g);
+      off += p.numel();
+    }
+  }
+  auto tail = flats.back().slice(0, flats.back().numel() - static_cast<int64_t>(flags.size())).to(torch::kCPU);
+  return std::vector<float>(tail.data_ptr<float>(), tail.data_ptr<float>() + tail.numel());
+}
+
+void Trainer::broadcast_buffers() {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> floats;
+  for (auto& b : model_->buffers())
+    if (b.is_floating_point()) floats.push_back(b);
+  if (floats.empty()) return;
+  std::vector<torch::Tensor> parts;
+  for (auto& b : floats) parts.push_back(b.reshape({-1}));
+  auto flat = torch::cat(parts);
+  group_->broadcast(flat, 0);
+  int64_t off = 0;
+  for (auto& b : floats) {
+    b.copy_(flat.slice(0, off, off + b.numel()).view(b.sizes()));
+    off += b.numel();
+  }
+}
+
+void Trainer::broadcast_state(int root) {
+  if (!group_) return;
+  torch::NoGradGuard no_grad;
+  for (auto& p : model_->parameters()) {
+    auto c = p.detach().contiguous();
+    group_->broadcast(c, root);
+    p.copy_(c);
+  }
+  for (auto& b : model_->buffers()) {
+    auto c = b.detach().contiguous();
+    group_->broadcast(c, root);
+    b.copy_(c);
+  }
 }
 
 std::vector<float> Trainer::predict_tensor(const torch::Tensor& images, int64_t batch_size) {
@@ -225,6 +413,7 @@ std::vector<float> Trainer::predict_tensor(const torch::Tensor& images, int64_t 
   EvalModeScope eval_mode(*model_);
   const int64_t n = images.size(0);
   std::vector<torch::Tensor> parts;
+  AutocastScope autocast(amp_, device_);
   for (int64_t start = 0; start < n; start += batch_size)
     parts.push_back(model_->forward(to_input(images.slice(0, start, std::min(n, start + batch_size)))));
   std::vector<float> out(n);

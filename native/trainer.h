@@ -3,6 +3,7 @@
 // runs on the session's worker thread (see worker.h) and takes plain C++ values.
 #pragma once
 
+#include "dist.h"
 #include "models.h"
 
 #include <atomic>
@@ -47,6 +48,9 @@ struct EpochResult {
   int64_t images = 0, batches = 0;
   bool cancelled = false;
   bool non_finite = false;  // the loss became NaN or infinite
+  double comm_seconds = 0;  // time inside gradient and buffer collectives (data-parallel runs)
+  int64_t skipped_steps = 0;  // fp16: steps skipped because the scaled gradients overflowed
+  double loss_scale = 0;      // fp16: the loss scale at the end of the epoch
 };
 
 struct GradCamOptions {
@@ -72,11 +76,22 @@ struct Checkpoint {
 
 torch::Device parse_device(const std::string& name);  // cpu | cuda | cuda:N | auto
 
+// Mixed precision: forward passes under autocast (bf16 on CPU or CUDA, fp16 on CUDA); fp16 adds
+// dynamic loss scaling (PyTorch GradScaler's defaults: 2^16, x2 after 2000 finite steps, /2 on overflow).
+enum class Amp { none, bf16, fp16 };
+Amp parse_amp(const std::string& name, const torch::Device& device);
+
+struct LossScaler {
+  double scale = 65536.0;
+  int64_t good_steps = 0;
+  int64_t skipped_steps = 0;
+};
+
 class Trainer {
  public:
   // channels_last: NHWC activations and conv weights (oneDNN's native layout on CPU, tensor cores on GPU).
   Trainer(const ModelSpec& spec, const std::string& device, uint64_t seed,
-          const OptimizerConfig& optimizer, bool channels_last = false);
+          const OptimizerConfig& optimizer, bool channels_last = false, const std::string& amp = "none");
 
   // images: n x 3 x 32 x 32 uint8 (CHW); labels: n values of 0/1, or null for unlabelled data.
   void set_data(const std::string& key, const uint8_t* images, const uint8_t* labels, int64_t n);
@@ -101,6 +116,13 @@ class Trainer {
   // Named parameters and buffers, copied to CPU float (for tests and inspection).
   std::vector<std::pair<std::string, torch::Tensor>> state() const;
 
+  // Data-parallel training: with a group, each epoch trains this rank's slice of every global batch,
+  // all-reduces the gradients before each step and keeps rank 0's BN running statistics
+  // (PyTorch DDP's defaults). Null leaves the group.
+  void set_group(std::shared_ptr<DistGroup> group) { group_ = std::move(group); }
+  // Overwrites this rank's parameters and buffers with rank `root`'s.
+  void broadcast_state(int root);
+
   void set_lr(double lr);
   double lr() const;
   CifakeNet& model() { return model_; }
@@ -110,6 +132,11 @@ class Trainer {
   torch::Tensor to_input(const torch::Tensor& u8) const;
   torch::Tensor upload(const uint8_t* data, at::IntArrayRef shape) const;
   std::vector<float> predict_tensor(const torch::Tensor& images, int64_t batch_size);
+  // Sums gradients across ranks (in buckets) together with `flags`; returns the summed flags.
+  std::vector<float> sync_gradients(const std::vector<float>& flags);
+  void broadcast_buffers();
+  // fp16: unscales the gradients and updates the loss scale; false when they overflowed (skip the step).
+  bool unscale_and_check();
 
   struct Dataset {
     torch::Tensor images;  // uint8 n x 3 x 32 x 32 on device_
@@ -118,11 +145,15 @@ class Trainer {
   ModelSpec spec_;
   torch::Device device_;
   bool channels_last_ = false;
+  Amp amp_ = Amp::none;
+  LossScaler scaler_;
   CifakeNet model_{nullptr};
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   OptimizerConfig optimizer_config_;
   std::map<std::string, Dataset> data_;
   std::vector<torch::Tensor> snapshot_;
+  std::shared_ptr<DistGroup> group_;
+  std::vector<std::vector<torch::Tensor>> grad_buckets_;  // parameters grouped for the all-reduce
 };
 
 // Static helpers that need no session.

@@ -38,7 +38,10 @@ command -v make >/dev/null 2>&1 || command -v ninja >/dev/null 2>&1 || pkgs+=(ma
 [ -f /usr/include/jpeglib.h ] || pkgs+=(libjpeg-dev)
 [ -x /usr/bin/chromium ] || pkgs+=(chromium)  # headless browser of the report test (playwright-core drives it; it never downloads one)
 if ! have_libtorch; then
-  pkgs+=(libtorch-dev libopenblas0-openmp)
+  pkgs+=(libtorch-dev libopenblas0-openmp libgloo-dev)
+fi
+if [ -f /usr/include/torch/csrc/distributed/c10d/ProcessGroupGloo.hpp ] && [ ! -f /usr/include/gloo/context.h ]; then
+  pkgs+=(libgloo-dev)  # gloo's headers: data-parallel training (c10d) with Debian's libtorch
 fi
 if command -v dpkg >/dev/null 2>&1 && dpkg -s libtorch-dev >/dev/null 2>&1 && ! dpkg -s libopenblas0-openmp >/dev/null 2>&1; then
   pkgs+=(libopenblas0-openmp)  # without it Debian's libtorch uses the slow reference BLAS
