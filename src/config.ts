@@ -212,11 +212,11 @@ export const TrainConfigSchema = strictObject({
   /** Decoded-data cache folder; null = the default (~/.cache/cifake-torch), false = no cache. */
   cacheDir: z.union([z.string().min(1), z.literal(false)]).nullable().default(null),
 }).superRefine((c, ctx) => {
-  if (c.amp !== 'none' && c.device === 'cpu') {
+  if (c.amp === 'fp16' && c.device === 'cpu') {
     ctx.addIssue({
       code: 'custom',
       path: ['amp'],
-      message: `mixed precision '${c.amp}' needs a CUDA device, but device is 'cpu' (use amp 'none' or device cuda/auto)`,
+      message: `mixed precision 'fp16' needs a CUDA device, but device is 'cpu' (use amp 'bf16' or 'none' on CPU, or device cuda/auto)`,
     });
   }
   if (c.schedule.type === 'cosine' && c.schedule.minLr > c.optimizer.lr) {

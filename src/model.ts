@@ -4,6 +4,7 @@ import {
   type EpochProgress,
   type EpochResult,
   type NativeDescription,
+  type NativeDistGroup,
   type NativeEpochOptions,
   type NativeGradCamOptions,
   type NativeGradCamResult,
@@ -23,6 +24,8 @@ export interface ModelOptions {
   optimizer?: { name?: 'adam' | 'adamw'; lr?: number; weightDecay?: number; betas?: [number, number] };
   /** NHWC activations and conv weights (default true: oneDNN's native layout, faster on CPU). */
   channelsLast?: boolean;
+  /** Mixed precision: none (default) | bf16 (CPU or CUDA autocast) | fp16 (CUDA, dynamic loss scaling). */
+  amp?: 'none' | 'bf16' | 'fp16';
 }
 
 export interface EpochCallOptions {
@@ -57,6 +60,7 @@ export class CifakeModel {
       threads: opts.threads ?? 0,
       optimizer: opts.optimizer,
       channelsLast: opts.channelsLast ?? true,
+      amp: opts.amp ?? 'none',
     });
     return new CifakeModel(spec, session);
   }
@@ -152,6 +156,19 @@ export class CifakeModel {
 
   async loadWeights(path: string, withOptimizer = true): Promise<CheckpointMeta> {
     return JSON.parse(await this.native.load(path, { optimizer: withOptimizer })) as CheckpointMeta;
+  }
+
+  /**
+   * Trains later epochs data-parallel in `group` (each rank its slice of every global batch,
+   * gradients all-reduced before each step); null trains alone again.
+   */
+  attachGroup(group: NativeDistGroup | null): Promise<void> {
+    return this.native.attachGroup(group);
+  }
+
+  /** Every rank takes rank `root`'s parameters and buffers (needs an attached group). */
+  broadcastState(root = 0): Promise<void> {
+    return this.native.broadcastState(root);
   }
 
   /** Parameters and buffers by name, copied to CPU float32. */

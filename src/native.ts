@@ -22,6 +22,8 @@ export interface NativeSessionOptions {
   threads?: number;
   optimizer?: { name?: 'adam' | 'adamw'; lr?: number; weightDecay?: number; betas?: [number, number] };
   channelsLast?: boolean;
+  /** Mixed precision: none | bf16 (CPU or CUDA) | fp16 (CUDA, with dynamic loss scaling). */
+  amp?: 'none' | 'bf16' | 'fp16';
 }
 
 export interface EpochProgress {
@@ -42,6 +44,12 @@ export interface EpochResult {
   imagesPerSec: number;
   cancelled: boolean;
   nonFinite: boolean;
+  /** Seconds inside gradient / buffer collectives (data-parallel epochs; 0 otherwise). */
+  commSeconds?: number;
+  /** fp16: optimizer steps skipped so far because the scaled gradients overflowed. */
+  skippedSteps?: number;
+  /** fp16: the dynamic loss scale at the end of the epoch (0 without fp16). */
+  lossScale?: number;
 }
 
 export interface NativeEpochOptions {
@@ -97,6 +105,30 @@ export interface NativeSession {
   cancel(): void;
   dispose(): void;
   describe(): NativeDescription;
+  attachGroup(group: NativeDistGroup | null): Promise<void>;
+  broadcastState(root?: number): Promise<void>;
+}
+
+export interface NativeDistOptions {
+  rank: number;
+  worldSize: number;
+  masterAddr: string;
+  masterPort: number;
+  timeoutMs: number;
+  ifname?: string;
+}
+
+/** One process's membership in a c10d (Gloo) process group; see src/dist. */
+export interface NativeDistGroup {
+  readonly rank: number;
+  readonly size: number;
+  connect(): Promise<void>;
+  broadcastBytes(bytes: Uint8Array | null, root: number): Promise<Uint8Array>;
+  allGather(values: Float32Array): Promise<Float32Array>;
+  allReduce(values: Float64Array, op?: 'sum' | 'max'): Promise<Float64Array>;
+  barrier(): Promise<void>;
+  commSeconds(): number;
+  close(): void;
 }
 
 export interface NativeInfo {
@@ -106,11 +138,14 @@ export interface NativeInfo {
   config: string;
   parallel: string;
   cuda: { built: boolean; available: boolean; devices: { index: number; name: string; memory: number; capability: string }[] };
+  /** Built with c10d/Gloo: data-parallel training is possible. */
+  distributed: boolean;
 }
 
 
 export interface NativeBinding {
   Session: new (spec: NativeModelSpec, opts?: NativeSessionOptions) => NativeSession;
+  DistGroup: new (opts: NativeDistOptions) => NativeDistGroup;
   info(): NativeInfo;
   setThreads(n: number): void;
   readCheckpointMeta(path: string): string;

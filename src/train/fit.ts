@@ -2,11 +2,14 @@
 //   train(config) -> load + split data -> hand it to the device once -> per epoch: native train,
 //   native predict on val, metrics + early stopping here, checkpoints + history -> final metrics.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 import { lrAtEpoch, modelSpecOf, resolveThreads, validateConfig, type TrainConfig } from '../config';
 import { ensureSynth } from '../data/synth';
 import { loadSplit, openSplit, stratifiedSplit, stratifiedSplitIndices, type ImageSet, type ProgressCallback, type SplitHandle } from '../data';
+import { DistContext } from '../dist/group';
+import type { DistOptions } from '../dist/options';
 import { bceWithLogits, computeMetrics, type MetricsReport } from '../metrics';
 import { CifakeModel, type EpochProgress, type EpochResult } from '../model';
 import { loadNative } from '../native';
@@ -26,6 +29,8 @@ export interface EpochLog {
   imagesPerSec: number;
   improved: boolean;
   bestEpoch: number;
+  /** Data-parallel runs: seconds rank 0 spent in gradient / buffer collectives this epoch. */
+  commSeconds?: number;
 }
 
 export type StopReason = 'completed' | 'early-stopped';
@@ -40,6 +45,8 @@ export interface RunResult {
   trainSeconds: number;
   device: string;
   parameters: number;
+  /** Processes that trained together (1 unless data-parallel). */
+  worldSize: number;
   metrics: { val: MetricsReport; test: MetricsReport | null };
 }
 
@@ -63,6 +70,11 @@ export interface TrainOptions extends TrainCallbacks {
    * per config.earlyStopping.monitor, which also fixes whether lower or higher is better).
    */
   monitorValue?: (log: Omit<EpochLog, 'improved' | 'bestEpoch'>) => number;
+  /**
+   * Data-parallel training: this process is one rank of a c10d job (see src/dist and
+   * `distOptionsFrom`). Every rank calls train() with the same config; rank 0 writes the run.
+   */
+  dist?: DistOptions | null;
 }
 
 export class TrainingInterrupted extends Error {
@@ -219,8 +231,10 @@ async function trainOneEpoch(
   return total;
 }
 
-async function evaluate(model: CifakeModel, key: string, labels: Uint8Array, threshold: number) {
-  const logits = await model.predictLogits(key);
+/** Logits and metrics of a stored dataset; with ranks, each predicts its shard and all gather. */
+async function evaluate(model: CifakeModel, key: string, labels: Uint8Array, threshold: number, ctx: DistContext | null) {
+  let logits = await model.predictLogits(key);
+  if (ctx) logits = await ctx.gather(logits);
   return { logits, loss: bceWithLogits(logits, labels), metrics: computeMetrics(logits, labels, { fromLogits: true, threshold }) };
 }
 
@@ -243,55 +257,123 @@ export async function resolveData(config: TrainConfig, log?: (m: string) => void
   return dir;
 }
 
+/** Hands `images` (all, or this rank's shard) to the device under `key`. */
+async function setShard(model: CifakeModel, key: string, set: ImageSet, ctx: DistContext | null): Promise<void> {
+  if (!ctx) return model.setData(key, set.images, set.labels);
+  if (set.count < ctx.size) throw new Error(`the ${key} split has ${set.count} images, fewer than the ${ctx.size} ranks`);
+  const { start, end } = ctx.shard(set.count);
+  return model.setData(key, set.images.subarray(start * 3072, end * 3072), set.labels.subarray(start, end));
+}
+
+/** With ranks, rank 0's checkpoint file as a local path on every rank (copied through the group). */
+async function leaderCheckpoint(ctx: DistContext | null, file: string, tmpDir: string): Promise<string | null> {
+  if (!ctx) return fs.existsSync(file) ? file : null;
+  const bytes = await ctx.shareBytesFromLeader(ctx.isLeader && fs.existsSync(file) ? fs.readFileSync(file) : null);
+  if (bytes.length === 0) return null;
+  if (ctx.isLeader) return file;
+  const local = path.join(tmpDir, path.basename(file));
+  fs.writeFileSync(local, bytes);
+  return local;
+}
+
+/** Data-parallel: cuda/auto picks this rank's GPU (cuda:LOCAL_RANK); CPU threads are split between local ranks. */
+function rankDevice(device: string, dist: DistOptions | null | undefined): string {
+  if (!dist || !(device === 'cuda' || device === 'auto')) return device;
+  const cuda = loadNative().info().cuda;
+  if (!cuda.available) return device === 'auto' ? 'cpu' : device;
+  return `cuda:${dist.localRank % Math.max(1, cuda.devices.length)}`;
+}
+
+function rankThreads(threads: number | null, dist: DistOptions | null | undefined): number {
+  if (threads !== null || !dist) return resolveThreads(threads);
+  return Math.max(1, Math.floor(resolveThreads(null) / dist.localWorldSize));
+}
+
 export async function train(input: TrainConfig | Record<string, unknown>, opts: TrainOptions = {}): Promise<RunResult> {
-  let config: TrainConfig;
-  let runDir: string;
+  const ctx = opts.dist && opts.dist.worldSize > 1 ? await DistContext.connect(opts.dist) : null;
+  try {
+    return await trainRank(input, opts, ctx);
+  } finally {
+    ctx?.close();
+  }
+}
+
+async function trainRank(input: TrainConfig | Record<string, unknown>, opts: TrainOptions, ctx: DistContext | null): Promise<RunResult> {
+  const lead = !ctx || ctx.isLeader;
+  let config: TrainConfig | undefined;
+  let runDir: string | undefined;
   let startEpoch = 0;
   let history: EpochLog[] = [];
-  if (opts.resume) {
-    runDir = opts.resume;
-    config = validateConfig(readJson(path.join(runDir, RUN_FILES.config)));
-  } else {
-    config = validateConfig(input);
-    runDir = createRunDir(config.outDir, config.name);
+  if (lead) {
+    if (opts.resume) {
+      runDir = opts.resume;
+      config = validateConfig(readJson(path.join(runDir, RUN_FILES.config)));
+    } else {
+      config = validateConfig(input);
+      runDir = createRunDir(config.outDir, config.name);
+    }
+  } else if (!opts.resume) {
+    validateConfig(input); // the same mistake is reported by every rank, not only rank 0
   }
+  if (ctx) {
+    // Rank 0 decides the config and the run directory for everyone.
+    const shared = await ctx.shareFromLeader(lead ? { config, runDir } : undefined);
+    config = validateConfig(shared.config as Record<string, unknown>);
+    runDir = shared.runDir as string;
+  }
+  if (!config || !runDir) throw new Error('internal: no config');
   const log = opts.onLog ?? (() => {});
+  // Rank 0 decodes first (filling the cache); the others then read the cache.
+  if (ctx && !lead) await ctx.barrier();
   const data = await resolveData(config, log);
   const { train: trainSet, val: valSet } = await loadTrainVal(config, data, opts);
+  if (ctx && lead) await ctx.barrier();
 
   const model = CifakeModel.create(modelSpecOf(config.model), {
-    device: config.device,
+    device: rankDevice(config.device, opts.dist),
     seed: config.seed,
-    threads: resolveThreads(config.threads),
+    threads: rankThreads(config.threads, opts.dist),
     optimizer: config.optimizer,
     channelsLast: config.channelsLast,
+    amp: config.amp,
   });
+  const tmpDir = ctx && !lead ? fs.mkdtempSync(path.join(os.tmpdir(), 'cifake-rank-')) : null;
   try {
+    if (ctx) await model.attachGroup(ctx.group);
     // Without early stopping the best epoch (by val loss) is still tracked for best.pt.
     let es = new EarlyStopping(config.earlyStopping ?? { monitor: 'val_loss', patience: null });
     if (opts.resume) {
-      const last = path.join(runDir, RUN_FILES.last);
-      if (!fs.existsSync(last)) throw new Error(`cannot resume ${runDir}: it has no ${RUN_FILES.last} (no epoch was completed)`);
-      const best = path.join(runDir, RUN_FILES.best);
-      if (fs.existsSync(best)) {
+      // Every rank resumes from rank 0's checkpoints (sent through the group: no shared disk needed).
+      const last = await leaderCheckpoint(ctx, path.join(runDir, RUN_FILES.last), tmpDir ?? '');
+      if (!last) throw new Error(`cannot resume ${runDir}: it has no ${RUN_FILES.last} (no epoch was completed)`);
+      const best = await leaderCheckpoint(ctx, path.join(runDir, RUN_FILES.best), tmpDir ?? '');
+      if (best) {
         await model.loadWeights(best, false);
         await model.snapshot();
       }
       const meta = (await model.loadWeights(last, true)) as unknown as CheckpointState;
       startEpoch = meta.epoch;
       es = EarlyStopping.fromJSON(meta.earlyStopping);
-      history = readHistory<EpochLog>(runDir).filter((h) => h.epoch <= startEpoch);
-      writeHistory(runDir, history);
+      if (lead) {
+        history = readHistory<EpochLog>(runDir).filter((h) => h.epoch <= startEpoch);
+        writeHistory(runDir, history);
+      }
+      if (ctx) history = await ctx.shareFromLeader(lead ? history : undefined);
       log(`resuming ${runDir} after epoch ${startEpoch}`);
     } else {
-      writeJson(path.join(runDir, RUN_FILES.config), config);
-      writeJson(path.join(runDir, RUN_FILES.data), { train: trainSet.summary, val: valSet.summary });
+      if (lead) {
+        writeJson(path.join(runDir, RUN_FILES.config), config);
+        writeJson(path.join(runDir, RUN_FILES.data), { train: trainSet.summary, val: valSet.summary });
+      }
       log(`run directory: ${runDir}`);
+      // Like DDP: every rank starts from rank 0's initial weights.
+      if (ctx) await model.broadcastState(0);
     }
+    if (ctx) log(`data-parallel: rank ${ctx.rank} of ${ctx.size}, rendezvous ${ctx.options.masterAddr}:${ctx.options.masterPort}`);
     log(`model: ${config.model.family}, ${model.parameters} parameters, device ${model.description.device}`);
 
     if (trainSet.set) await model.setData('train', trainSet.set.images, trainSet.set.labels);
-    await model.setData('val', valSet.images, valSet.labels);
+    await setShard(model, 'val', valSet, ctx);
 
     let stopReason: StopReason = 'completed';
     let trainSeconds = history.reduce((s, h) => s + h.seconds, 0);
@@ -304,7 +386,7 @@ export async function train(input: TrainConfig | Record<string, unknown>, opts: 
       if (r.cancelled) throw new TrainingInterrupted(runDir, epoch);
       if (r.nonFinite) throw new NonFiniteLoss(runDir, epoch + 1);
       trainSeconds += r.seconds;
-      const val = await evaluate(model, 'val', valSet.labels, config.threshold);
+      const val = await evaluate(model, 'val', valSet.labels, config.threshold, ctx);
       const measured = {
         epoch: epoch + 1,
         lr,
@@ -321,16 +403,23 @@ export async function train(input: TrainConfig | Record<string, unknown>, opts: 
         : config.earlyStopping?.monitor === 'val_acc'
           ? measured.valAcc
           : measured.valLoss;
-      const update = es.update(epoch + 1, monitored);
+      let update = es.update(epoch + 1, monitored);
+      if (ctx) {
+        // Rank 0's early-stopping state and decision are everyone's: all ranks stop together.
+        const shared = await ctx.shareFromLeader(lead ? { update, state: es.toJSON() } : undefined);
+        update = shared.update;
+        es = EarlyStopping.fromJSON(shared.state);
+      }
       const entry: EpochLog = { ...measured, improved: update.improved, bestEpoch: update.bestEpoch ?? epoch + 1 };
+      if (ctx) entry.commSeconds = r.commSeconds ?? 0;
       const state: CheckpointState = { epoch: epoch + 1, earlyStopping: es.toJSON() };
       if (update.improved) {
         await model.snapshot();
-        await model.save(path.join(runDir, RUN_FILES.best), checkpointMeta(config, state, { val: val.metrics }));
+        if (lead) await model.save(path.join(runDir, RUN_FILES.best), checkpointMeta(config, state, { val: val.metrics }));
       }
-      await model.save(path.join(runDir, RUN_FILES.last), checkpointMeta(config, state));
+      if (lead) await model.save(path.join(runDir, RUN_FILES.last), checkpointMeta(config, state));
       history.push(entry);
-      writeHistory(runDir, history);
+      if (lead) writeHistory(runDir, history);
       await opts.onEpochEnd?.(entry);
       if (update.stop) {
         stopReason = 'early-stopped';
@@ -344,8 +433,8 @@ export async function train(input: TrainConfig | Record<string, unknown>, opts: 
       await model.restore();
       log(`restored the weights of the best epoch (${es.bestEpoch})`);
     }
-    const val = await evaluate(model, 'val', valSet.labels, config.threshold);
-    writeScores(runDir, 'val', valSet, val.logits);
+    const val = await evaluate(model, 'val', valSet.labels, config.threshold, ctx);
+    if (lead) writeScores(runDir, 'val', valSet, val.logits);
     await model.dropData('train');
     let test: MetricsReport | null = null;
     const testBar = opts.onDataProgress?.('test');
@@ -356,9 +445,9 @@ export async function train(input: TrainConfig | Record<string, unknown>, opts: 
       })
       .finally(() => testBar?.stop?.());
     if (testSet) {
-      await model.setData('test', testSet.images, testSet.labels);
-      const t = await evaluate(model, 'test', testSet.labels, config.threshold);
-      writeScores(runDir, 'test', testSet, t.logits);
+      await setShard(model, 'test', testSet, ctx);
+      const t = await evaluate(model, 'test', testSet.labels, config.threshold, ctx);
+      if (lead) writeScores(runDir, 'test', testSet, t.logits);
       test = t.metrics;
     }
     const result: RunResult = {
@@ -371,12 +460,14 @@ export async function train(input: TrainConfig | Record<string, unknown>, opts: 
       trainSeconds,
       device: model.description.device,
       parameters: model.parameters,
+      worldSize: ctx?.size ?? 1,
       metrics: { val: val.metrics, test },
     };
     const { history: _h, config: _c, ...summary } = result;
-    writeJson(path.join(runDir, RUN_FILES.metrics), summary);
+    if (lead) writeJson(path.join(runDir, RUN_FILES.metrics), summary);
     return result;
   } finally {
     model.dispose();
+    if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
   }
 }
