@@ -13,6 +13,8 @@ import { summarizeMetrics, type MetricsReport } from '../src/metrics';
 import { availableCpus, loadedBlasLibraries, loadNative, PACKAGE_ROOT } from '../src/native';
 import { evaluate } from '../src/train/evaluate';
 import { NonFiniteLoss, train, TrainingInterrupted, type EpochLog } from '../src/train/fit';
+import { launchLocal } from '../src/dist/launch';
+import { distOptionsFrom, type DistOptions } from '../src/dist/options';
 import { readJson, RUN_FILES } from '../src/train/run-dir';
 import { Classifier } from '../src/classifier';
 import { packageVersion } from '../src/version';
@@ -90,13 +92,14 @@ program
     const gpus = info.cuda.devices.map((d) => `  cuda:${d.index} ${d.name} (${(d.memory / 2 ** 30).toFixed(1)} GiB, sm ${d.capability})`);
     print(
       !!o.json,
-      out,
+      { ...out, distributed: info.distributed },
       [
         `cifake-torch ${out.package}`,
         `libtorch ${out.libtorch} (${out.libtorchFrom})`,
         `cpu: ${out.cpu.threads} intra-op threads of ${out.cpu.available} available CPUs; BLAS ${blas}; oneDNN ${mkldnn}`,
         `cuda: ${info.cuda.available ? `${info.cuda.devices.length} device(s)` : info.cuda.built ? 'built, but no device visible' : 'not in this libtorch build'}`,
         ...gpus,
+        `data-parallel (c10d/Gloo): ${info.distributed ? 'yes' : 'no (built without c10d/gloo headers)'}`,
       ].join('\n'),
     );
   });
@@ -136,6 +139,14 @@ const trainCmd = program
   .option('--threshold <x>', 'decision threshold on P(REAL)', num('--threshold'))
   .option('--shard-size <n>', 'stream the train split to the device in shards of N images (bounded memory)', int('--shard-size'))
   .option('--no-channels-last', 'NCHW activations instead of channels-last (NHWC)')
+  .addOption(new Option('--amp <mode>', 'mixed precision: bf16 (CPU or CUDA autocast) or fp16 (CUDA, loss scaling)').choices(['none', 'bf16', 'fp16']))
+  .option('--nproc <n>', 'data-parallel: start N ranks on this host (CPU threads split between them; one GPU each)', int('--nproc'))
+  .option('--rank <n>', 'data-parallel: this process\'s rank (default: env RANK)', int('--rank'))
+  .option('--world-size <n>', 'data-parallel: number of ranks (default: env WORLD_SIZE)', int('--world-size'))
+  .option('--local-rank <n>', 'data-parallel: rank on this host, picks cuda:N (default: env LOCAL_RANK)', int('--local-rank'))
+  .option('--master-addr <host>', 'data-parallel: host of rank 0 (default: env MASTER_ADDR, else 127.0.0.1)')
+  .option('--master-port <port>', 'data-parallel: rendezvous port on rank 0 (default: env MASTER_PORT, else 29500)', int('--master-port'))
+  .option('--dist-timeout <s>', 'data-parallel: give up when a rank is missing or silent this long (default 300)', num('--dist-timeout'))
   .option('--resize', 'resize images that are not 32x32 (bilinear) instead of rejecting them')
   .option('--strict', 'fail on the first unreadable image instead of skipping it')
   .option('--class-map <json>', 'class folder -> label, e.g. \'{"ai":0,"photo":1}\' (default {"FAKE":0,"REAL":1})', parseClassMap)
@@ -155,7 +166,9 @@ Examples:
   cifake train                                   # demo data, hoc preset
   cifake train --data ~/cifake.zip --preset paper-cnn
   cifake train --data ~/cifake.zip --preset hoc --limit 2000 --epochs 3
-  cifake train --resume runs/20261129-101500`,
+  cifake train --resume runs/20261129-101500
+  cifake train --data ~/cifake.zip --nproc 2      # 2 data-parallel ranks (c10d/Gloo), threads split
+  MASTER_ADDR=node0 MASTER_PORT=29500 WORLD_SIZE=4 RANK=1 LOCAL_RANK=1 cifake train --data ...  # torchrun-style`,
   );
 
 interface TrainFlags {
@@ -190,6 +203,14 @@ interface TrainFlags {
   cache: boolean;
   channelsLast: boolean;
   shardSize?: number;
+  amp?: string;
+  nproc?: number;
+  rank?: number;
+  worldSize?: number;
+  localRank?: number;
+  masterAddr?: string;
+  masterPort?: number;
+  distTimeout?: number;
   json?: boolean;
   quiet?: boolean;
 }
@@ -213,6 +234,7 @@ function trainOverrides(f: TrainFlags): Record<string, unknown> {
     cacheDir: f.cache ? f.cacheDir : false,
     channelsLast: f.channelsLast ? undefined : false,
     shardSize: f.shardSize,
+    amp: f.amp,
   };
   if (f.model) o.model = f.model;
   if (f.lr !== undefined || f.optimizer || f.weightDecay !== undefined) o.optimizer = { name: f.optimizer, lr: f.lr, weightDecay: f.weightDecay };
@@ -222,9 +244,40 @@ function trainOverrides(f: TrainFlags): Record<string, unknown> {
   return o;
 }
 
+/** `--nproc N`: this process only supervises N ranks of the same command. */
+async function launchRanks(f: TrainFlags): Promise<void> {
+  if (f.rank !== undefined || f.worldSize !== undefined || process.env.WORLD_SIZE)
+    throw new UsageError('--nproc: starts its own ranks; do not combine it with --rank/--world-size or WORLD_SIZE');
+  const args = process.argv.slice(2).filter((a, i, all) => a !== '--nproc' && all[i - 1] !== '--nproc' && !a.startsWith('--nproc='));
+  const threadsAt = args.indexOf('--threads');
+  if (threadsAt >= 0) args.splice(threadsAt, 2);
+  process.on('SIGINT', () => {}); // the ranks get Ctrl-C themselves and stop together
+  const r = await launchLocal({
+    nproc: f.nproc ?? 1,
+    script: process.argv[1],
+    args,
+    threadsPerRank: f.threads,
+    followerArgs: ['--quiet'],
+    masterPort: f.masterPort,
+  });
+  if (r.failedRank !== null && r.failedRank !== 0) {
+    const failed = r.ranks.find((x) => x.rank === r.failedRank);
+    process.stderr.write(`cifake: rank ${r.failedRank} of ${f.nproc} failed (${failed?.signal ?? `exit ${failed?.code}`}); the job stopped\n`);
+  }
+  process.exitCode = r.exitCode;
+}
+
 trainCmd.action(async (f: TrainFlags) => {
-  const json = !!f.json;
-  const quiet = !!f.quiet;
+  if (f.nproc !== undefined && f.nproc > 1) return launchRanks(f);
+  let dist: DistOptions | null;
+  try {
+    dist = distOptionsFrom({ rank: f.rank, worldSize: f.worldSize, localRank: f.localRank, masterAddr: f.masterAddr, masterPort: f.masterPort, distTimeout: f.distTimeout });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const follower = dist !== null && dist.rank !== 0;
+  const json = !!f.json && !follower;
+  const quiet = !!f.quiet || follower;
   const say = (m: string) => {
     if (json) print(true, { event: 'log', message: m }, '');
     else if (!quiet) process.stderr.write(`${m}\n`);
@@ -249,6 +302,7 @@ trainCmd.action(async (f: TrainFlags) => {
   try {
     const result = await train(config, {
       resume: f.resume,
+      dist,
       signal: ac.signal,
       onLog: say,
       onDataProgress: (split) => (showBars ? progressBar(`decode ${split}`) : Object.assign(() => {}, { stop: () => {} })),
@@ -291,8 +345,10 @@ trainCmd.action(async (f: TrainFlags) => {
       trainSeconds: result.trainSeconds,
       device: result.device,
       parameters: result.parameters,
+      worldSize: result.worldSize,
       metrics: result.metrics,
     };
+    if (follower) return; // rank 0 reports the run
     const text = [
       `run: ${result.runDir} (${result.epochsRun} epochs, ${result.stopReason}, best epoch ${result.bestEpoch}, ${result.trainSeconds.toFixed(1)} s training on ${result.device})`,
       metricsTable('validation', result.metrics.val),
