@@ -135,6 +135,33 @@ describe('distributed options (torchrun environment)', () => {
     }
   });
 
+  it('cancelling one rank stops every rank after the same step, with identical weights', async () => {
+    const { images, labels } = makeImages(2048, 7);
+    const ranks = await twoRanks();
+    const models = ranks.map(() => CifakeModel.create(ORIGINAL, { device: 'cpu', seed: 9, threads: 1 }));
+    try {
+      await Promise.all(models.map((m, r) => m.attachGroup(ranks[r].group)));
+      await Promise.all(models.map((m) => m.setData('train', images, labels)));
+      const ac = new AbortController();
+      const results = await Promise.all(
+        models.map((m, r) =>
+          m.trainEpoch(
+            { data: 'train', batchSize: 32, seed: 2, epoch: 0, progressIntervalMs: 0 },
+            { signal: r === 1 ? ac.signal : undefined, onProgress: (p) => r === 1 && p.batch >= 3 && ac.abort() },
+          ),
+        ),
+      );
+      for (const r of results) expect(r.cancelled, 'cancelled').to.equal(true);
+      expect(results[0].images).to.equal(results[1].images);
+      expect(results[0].images).to.be.below(2048);
+      const [a, b] = await Promise.all(models.map((m) => m.state()));
+      expect(maxRelDiff(a, b)).to.equal(0);
+    } finally {
+      for (const m of models) m.dispose();
+      for (const r of ranks) r.close();
+    }
+  });
+
   it('a rank that never joins fails the rendezvous within the timeout, naming how many came', async () => {
     const port = await freePort();
     const t0 = Date.now();
