@@ -168,10 +168,14 @@ let binding: NativeBinding | undefined;
  * Loads the addon once. OMP_NUM_THREADS is set first (unless the user set it): OpenBLAS and
  * OpenMP read it when they load, and setting threads afterwards ran OpenBLAS at under half speed.
  * libtorch 1.13 would otherwise default to half the cores.
+ * OPENBLAS_NUM_THREADS defaults to 1: Debian picks OpenBLAS's pthread build, whose own threads
+ * then compete with libtorch's OpenMP team for the same cores (the dense layers' GEMMs are small
+ * here); HOC training ran 1.6x faster with it on 2 cores (bench/epoch-times.ts, README).
  */
 export function loadNative(): NativeBinding {
   if (binding) return binding;
   if (!process.env.OMP_NUM_THREADS) process.env.OMP_NUM_THREADS = String(availableCpus());
+  if (!process.env.OPENBLAS_NUM_THREADS) process.env.OPENBLAS_NUM_THREADS = '1';
   if (!fs.existsSync(ADDON_PATH)) {
     throw new Error(
       `cifake-torch: the native addon is not built (${ADDON_PATH} is missing).\n` +
