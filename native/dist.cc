@@ -77,6 +77,7 @@ DistGroup::DistGroup(const DistOptions& o) : impl_(std::make_unique<Impl>()), op
   }
 
   auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+  options->threads = 1;  // collectives here are issued one at a time; spare threads only compete for cores
   try {
     if (!o.ifname.empty())
       options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(o.ifname));

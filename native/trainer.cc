@@ -274,7 +274,6 @@ EpochResult Trainer::train_epoch(const EpochOptions& o, const std::function<void
       stop_all = r.cancelled || r.non_finite;
     }
     if (amp_ == Amp::fp16 ? unscale_and_check() : true) optimizer_->step();
-    if (group_ && spec_.batch_norm) broadcast_buffers();
     seen += len;
     if (stop_all) break;
 
@@ -354,12 +353,20 @@ std::vector<float> Trainer::sync_gradients(const std::vector<float>& flags) {
       bytes += b;
     }
   }
+  // The last bucket also carries the BN running statistics, rank 0's values and zeros elsewhere, so
+  // the sum is rank 0's statistics (DDP's broadcast_buffers) without another round trip; then the flags.
+  std::vector<torch::Tensor> stats;
+  for (auto& b : model_->buffers())
+    if (b.is_floating_point()) stats.push_back(b);
   std::vector<torch::Tensor> flats;
   for (size_t b = 0; b < grad_buckets_.size(); ++b) {
     std::vector<torch::Tensor> parts;
     for (auto& p : grad_buckets_[b])
       parts.push_back(p.grad().defined() ? p.grad().reshape({-1}) : torch::zeros({p.numel()}, p.options()));
-    if (b + 1 == grad_buckets_.size()) parts.push_back(torch::tensor(flags, torch::kFloat).to(device_));
+    if (b + 1 == grad_buckets_.size()) {
+      for (auto& s : stats) parts.push_back(group_->rank() == 0 ? s.reshape({-1}) : torch::zeros({s.numel()}, s.options()));
+      parts.push_back(torch::tensor(flags, torch::kFloat).to(device_));
+    }
     flats.push_back(torch::cat(parts));
   }
   group_->allreduce_sum(flats);
@@ -371,26 +378,14 @@ std::vector<float> Trainer::sync_gradients(const std::vector<float>& flags) {
       else p.mutable_grad() = torch::empty_like(p).copy_(g);
       off += p.numel();
     }
+    if (b + 1 == grad_buckets_.size())
+      for (auto& s : stats) {
+        s.copy_(flats[b].slice(0, off, off + s.numel()).view(s.sizes()));
+        off += s.numel();
+      }
   }
   auto tail = flats.back().slice(0, flats.back().numel() - static_cast<int64_t>(flags.size())).to(torch::kCPU);
   return std::vector<float>(tail.data_ptr<float>(), tail.data_ptr<float>() + tail.numel());
-}
-
-void Trainer::broadcast_buffers() {
-  torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> floats;
-  for (auto& b : model_->buffers())
-    if (b.is_floating_point()) floats.push_back(b);
-  if (floats.empty()) return;
-  std::vector<torch::Tensor> parts;
-  for (auto& b : floats) parts.push_back(b.reshape({-1}));
-  auto flat = torch::cat(parts);
-  group_->broadcast(flat, 0);
-  int64_t off = 0;
-  for (auto& b : floats) {
-    b.copy_(flat.slice(0, off, off + b.numel()).view(b.sizes()));
-    off += b.numel();
-  }
 }
 
 void Trainer::broadcast_state(int root) {

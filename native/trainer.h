@@ -132,9 +132,9 @@ class Trainer {
   torch::Tensor to_input(const torch::Tensor& u8) const;
   torch::Tensor upload(const uint8_t* data, at::IntArrayRef shape) const;
   std::vector<float> predict_tensor(const torch::Tensor& images, int64_t batch_size);
-  // Sums gradients across ranks (in buckets) together with `flags`; returns the summed flags.
+  // Sums gradients across ranks (in buckets) together with `flags`, hands every rank rank 0's BN
+  // running statistics; returns the summed flags.
   std::vector<float> sync_gradients(const std::vector<float>& flags);
-  void broadcast_buffers();
   // fp16: unscales the gradients and updates the loss scale; false when they overflowed (skip the step).
   bool unscale_and_check();
 
