@@ -350,7 +350,7 @@ trainCmd.action(async (f: TrainFlags) => {
     };
     if (follower) return; // rank 0 reports the run
     const text = [
-      `run: ${result.runDir} (${result.epochsRun} epochs, ${result.stopReason}, best epoch ${result.bestEpoch}, ${result.trainSeconds.toFixed(1)} s training on ${result.device})`,
+      `run: ${result.runDir} (${result.epochsRun} epochs, ${result.stopReason}, best epoch ${result.bestEpoch}, ${result.trainSeconds.toFixed(1)} s training on ${result.device}${result.worldSize > 1 ? ` x ${result.worldSize} ranks` : ''})`,
       metricsTable('validation', result.metrics.val),
       result.metrics.test ? metricsTable('test', result.metrics.test) : 'test: no test split in the data',
     ].join('\n');
