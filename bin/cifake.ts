@@ -384,6 +384,7 @@ program
   .requiredOption('-d, --data <path>', 'CIFAKE zip or folder')
   .option('--split <name>', 'split to evaluate', 'test')
   .option('--exclude-list <file>', 'also report metrics without the images listed in this file')
+  .option('--tta', 'test-time augmentation: average each image with its horizontal mirror')
   .option('--resize', 'resize images that are not 32x32 (default: as the model was trained)')
   .option('--cache-dir <dir>', 'decoded-data cache (default ~/.cache/cifake-torch)')
   .option('--threshold <x>', 'decision threshold on P(REAL)', num('--threshold'))
@@ -391,10 +392,10 @@ program
   .option('--threads <n>', 'CPU threads', int('--threads'))
   .option('--json', 'machine-readable output')
   .addHelpText('after', '\nExample:\n  cifake eval --model runs/hoc --data ~/cifake.zip --exclude-list test-fake-duplicates.txt')
-  .action(async (o: { model: string; data: string; split: string; excludeList?: string; resize?: boolean; cacheDir?: string; threshold?: number; device?: string; threads?: number; json?: boolean }) => {
+  .action(async (o: { model: string; data: string; split: string; excludeList?: string; tta?: boolean; resize?: boolean; cacheDir?: string; threshold?: number; device?: string; threads?: number; json?: boolean }) => {
     const bar = !o.json && process.stderr.isTTY ? progressBar(`decode ${o.split}`) : undefined;
-    const r = await evaluate(o.model, { data: o.data, split: o.split, excludeList: o.excludeList, resize: o.resize, cacheDir: o.cacheDir, threshold: o.threshold, device: o.device, threads: o.threads, onProgress: bar });
-    const lines = [`${r.checkpoint} on ${r.split} of ${r.data}`, metricsTable(r.split, r.metrics)];
+    const r = await evaluate(o.model, { data: o.data, split: o.split, excludeList: o.excludeList, tta: o.tta, resize: o.resize, cacheDir: o.cacheDir, threshold: o.threshold, device: o.device, threads: o.threads, onProgress: bar });
+    const lines = [`${r.checkpoint} on ${r.split} of ${r.data}${r.tta ? ' (with horizontal-flip TTA)' : ''}`, metricsTable(r.split, r.metrics)];
     if (r.withoutExcluded) lines.push(metricsTable(`${r.split} without ${r.withoutExcluded.excluded} listed images`, r.withoutExcluded.metrics));
     print(!!o.json, r, lines.join('\n'));
   });

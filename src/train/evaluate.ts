@@ -23,6 +23,11 @@ export interface EvaluateOptions {
   cacheDir?: string | false;
   /** Also return the per-image logits with file names and labels. */
   scores?: boolean;
+  /**
+   * Test-time augmentation: average each image's logit with its horizontal mirror's (for models
+   * trained with flips, such as the -plus presets). Off by default; the paper protocol has none.
+   */
+  tta?: boolean;
   onProgress?: ProgressCallback & { stop?: () => void };
 }
 
@@ -30,6 +35,7 @@ export interface EvaluateResult {
   checkpoint: string;
   data: string;
   split: string;
+  tta: boolean;
   metrics: MetricsReport;
   /** Present with excludeList: the same metrics without the listed images. */
   withoutExcluded?: { excluded: number; listed: number; metrics: MetricsReport };
@@ -57,6 +63,14 @@ export function readExcludeList(file: string): Set<string> {
   );
 }
 
+/** Horizontal mirrors of N x 3 x 32 x 32 (CHW) images. */
+export function hflipImages(images: Uint8Array, size = 32): Uint8Array {
+  const out = new Uint8Array(images.length);
+  for (let row = 0; row < images.length; row += size)
+    for (let x = 0; x < size; x++) out[row + x] = images[row + size - 1 - x];
+  return out;
+}
+
 export function excludedMask(set: ImageSet, excluded: Set<string>): Uint8Array {
   return Uint8Array.from(set.files, (f) => (excluded.has(imageKey(f)) ? 1 : 0));
 }
@@ -78,10 +92,15 @@ export async function evaluate(target: string, opts: EvaluateOptions): Promise<E
   try {
     const threshold = opts.threshold ?? (meta.config as { threshold?: number } | undefined)?.threshold ?? 0.5;
     const logits = await model.predictLogits(set.images, opts.batchSize ?? 1024);
+    if (opts.tta) {
+      const mirrored = await model.predictLogits(hflipImages(set.images), opts.batchSize ?? 1024);
+      for (let i = 0; i < logits.length; i++) logits[i] = (logits[i] + mirrored[i]) / 2;
+    }
     const result: EvaluateResult = {
       checkpoint,
       data: opts.data,
       split,
+      tta: !!opts.tta,
       metrics: computeMetrics(logits, set.labels, { fromLogits: true, threshold }),
     };
     if (opts.scores) result.scores = { files: set.files, labels: set.labels, logits };
