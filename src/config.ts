@@ -371,7 +371,7 @@ function issuesFromZod(error: z.ZodError): ConfigIssue[] {
 // ---------------------------------------------------------------------------
 // presets
 
-export const PRESET_NAMES = ['paper-cnn', 'lightweight', 'hoc', 'lightweight-plus', 'hoc-plus'] as const;
+export const PRESET_NAMES = ['paper-cnn', 'lightweight', 'hoc', 'lightweight-plus', 'hoc-plus', 'hoc-deep-plus'] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
 
 export interface Preset {
@@ -449,6 +449,12 @@ export const PRESETS: Readonly<Record<PresetName, Preset>> = freeze({
     origin: 'ours',
     description: 'ours, not the paper: HOC CNN with AdamW lr 2e-3 wd 5e-4, cosine schedule (1 warmup epoch), hflip + 2px shift, 40 epochs, early stopping patience 8',
     config: { model: { family: 'hoc' }, ...PLUS_RECIPE },
+  },
+  'hoc-deep-plus': {
+    name: 'hoc-deep-plus',
+    origin: 'ours',
+    description: 'ours, not the paper: three HOC blocks (32-64-128 filters), dense 64, dropout 0.5; the -plus training (AdamW 2e-3, cosine, hflip + 2px shift) for 30 epochs, early stopping patience 8',
+    config: { model: { family: 'hoc', convFilters: [32, 64, 128] }, ...PLUS_RECIPE, epochs: 30 },
   },
 });
 

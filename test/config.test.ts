@@ -112,6 +112,11 @@ describe('config', () => {
         model: { family: 'lightweight', convFilters: [16, 32], padding: 'same', dense: [64], dropout: 0.5 },
         ...plus,
       });
+      expect(resolveConfig({ preset: 'hoc-deep-plus' })).to.deep.equal({
+        model: { family: 'hoc', convFilters: [32, 64, 128], padding: 'same', dense: [64], dropout: 0.5, fusedHoc: true },
+        ...plus,
+        epochs: 30,
+      });
     });
 
     it('preset table is complete, frozen and labelled by origin', () => {
@@ -125,6 +130,7 @@ describe('config', () => {
       expect(PRESETS.hoc.origin).to.equal('paper');
       expect(PRESETS['hoc-plus'].origin).to.equal('ours');
       expect(PRESETS['lightweight-plus'].origin).to.equal('ours');
+      expect(PRESETS['hoc-deep-plus'].origin).to.equal('ours');
       expect(PRESETS['hoc-plus'].description).to.match(/ours/);
       expect(Object.isFrozen(PRESETS.hoc.config)).to.equal(true);
     });
@@ -321,7 +327,7 @@ describe('config', () => {
 
     it('unknown preset and non-object layers', () => {
       expect(configError(() => resolveConfig({ preset: 'resnet' })).message).to.contain(
-        'preset: unknown preset "resnet" (allowed: paper-cnn, lightweight, hoc, lightweight-plus, hoc-plus)',
+        'preset: unknown preset "resnet" (allowed: paper-cnn, lightweight, hoc, lightweight-plus, hoc-plus, hoc-deep-plus)',
       );
       expect(configError(() => resolveConfig({ file: [1, 2] })).message).to.contain('config file must be a plain object, got array');
       expect(configError(() => resolveConfig({ overrides: 'x' })).message).to.contain('overrides must be a plain object, got string');
