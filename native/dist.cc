@@ -95,13 +95,15 @@ DistGroup::~DistGroup() = default;
 
 namespace {
 
-// Runs one collective and waits for it; failures name the operation and this rank.
+using Works = std::vector<c10::intrusive_ptr<c10d::Work>>;
+
+// Starts collectives (they run concurrently) and waits for all; failures name the operation and this rank.
 template <typename Start>
 void run_collective(const char* what, const DistOptions& o, double& comm_seconds, Start&& start) {
   const auto t0 = Clock::now();
   try {
-    auto work = start();
-    work->wait();
+    Works works = start();
+    for (auto& w : works) w->wait();
   } catch (const std::exception& e) {
     throw std::runtime_error(std::string("distributed: ") + what + " failed on " + where(o) +
                              " (a peer rank exited, was killed or stopped answering within the timeout): " +
@@ -113,27 +115,21 @@ void run_collective(const char* what, const DistOptions& o, double& comm_seconds
 }  // namespace
 
 void DistGroup::allreduce_sum(std::vector<torch::Tensor>& tensors) {
-  const auto t0 = Clock::now();
-  std::vector<c10::intrusive_ptr<c10d::Work>> works;
-  try {
+  run_collective("gradient all-reduce", opts_, comm_seconds_, [&] {
+    Works works;
     for (auto& t : tensors) {
       std::vector<torch::Tensor> one{t};
       works.push_back(impl_->pg->allreduce(one, c10d::AllreduceOptions{}));
     }
-    for (auto& w : works) w->wait();
-  } catch (const std::exception& e) {
-    throw std::runtime_error("distributed: gradient all-reduce failed on " + where(opts_) +
-                             " (a peer rank exited, was killed or stopped answering within the timeout): " +
-                             message_of(e));
-  }
-  comm_seconds_ += std::chrono::duration<double>(Clock::now() - t0).count();
+    return works;
+  });
 }
 
 void DistGroup::broadcast(torch::Tensor& t, int root) {
   std::vector<torch::Tensor> one{t};
   c10d::BroadcastOptions bo;
   bo.rootRank = root;
-  run_collective("broadcast", opts_, comm_seconds_, [&] { return impl_->pg->broadcast(one, bo); });
+  run_collective("broadcast", opts_, comm_seconds_, [&] { return Works{impl_->pg->broadcast(one, bo)}; });
 }
 
 std::vector<uint8_t> DistGroup::broadcast_bytes(const std::vector<uint8_t>& bytes, int root) {
@@ -159,7 +155,7 @@ std::vector<float> DistGroup::allgather_floats(const std::vector<float>& local) 
   std::vector<std::vector<torch::Tensor>> outputs(1);
   for (int r = 0; r < size(); ++r) outputs[0].push_back(torch::empty({longest}, torch::kFloat));
   std::vector<torch::Tensor> inputs{input};
-  run_collective("all-gather", opts_, comm_seconds_, [&] { return impl_->pg->allgather(outputs, inputs); });
+  run_collective("all-gather", opts_, comm_seconds_, [&] { return Works{impl_->pg->allgather(outputs, inputs)}; });
   std::vector<float> out;
   for (int r = 0; r < size(); ++r) {
     const auto* p = outputs[0][r].data_ptr<float>();
@@ -173,14 +169,14 @@ std::vector<double> DistGroup::allreduce_doubles(const std::vector<double>& loca
   std::vector<torch::Tensor> one{t};
   c10d::AllreduceOptions ao;
   ao.reduceOp = max ? c10d::ReduceOp::MAX : c10d::ReduceOp::SUM;
-  run_collective("all-reduce", opts_, comm_seconds_, [&] { return impl_->pg->allreduce(one, ao); });
+  run_collective("all-reduce", opts_, comm_seconds_, [&] { return Works{impl_->pg->allreduce(one, ao)}; });
   return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
 }
 
 void DistGroup::barrier() {
   c10d::BarrierOptions bo;
   bo.timeout = std::chrono::milliseconds(opts_.timeout_ms);
-  run_collective("barrier", opts_, comm_seconds_, [&] { return impl_->pg->barrier(bo); });
+  run_collective("barrier", opts_, comm_seconds_, [&] { return Works{impl_->pg->barrier(bo)}; });
 }
 
 #else  // no c10d in this build

@@ -317,12 +317,14 @@ EpochResult Trainer::train_epoch(const EpochOptions& o, const std::function<void
 
 bool Trainer::unscale_and_check() {
   torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> grads;
+  std::vector<torch::Tensor> grads, finite;
   for (auto& p : model_->parameters())
-    if (p.grad().defined()) grads.push_back(p.grad());
-  bool finite = true;
-  for (auto& g : grads) finite = finite && torch::isfinite(g).all().item<bool>();
-  if (!finite) {
+    if (p.grad().defined()) {
+      grads.push_back(p.grad());
+      finite.push_back(torch::isfinite(p.grad()).all());
+    }
+  // One read back to the host per step, not one per parameter.
+  if (!finite.empty() && !torch::stack(finite).all().item<bool>()) {
     scaler_.scale *= 0.5;
     scaler_.good_steps = 0;
     ++scaler_.skipped_steps;
