@@ -248,15 +248,13 @@ function trainOverrides(f: TrainFlags): Record<string, unknown> {
 async function launchRanks(f: TrainFlags): Promise<void> {
   if (f.rank !== undefined || f.worldSize !== undefined || process.env.WORLD_SIZE)
     throw new UsageError('--nproc: starts its own ranks; do not combine it with --rank/--world-size or WORLD_SIZE');
+  // --threads, if given, stays in the arguments: it is per rank.
   const args = process.argv.slice(2).filter((a, i, all) => a !== '--nproc' && all[i - 1] !== '--nproc' && !a.startsWith('--nproc='));
-  const threadsAt = args.indexOf('--threads');
-  if (threadsAt >= 0) args.splice(threadsAt, 2);
   process.on('SIGINT', () => {}); // the ranks get Ctrl-C themselves and stop together
   const r = await launchLocal({
     nproc: f.nproc ?? 1,
     script: process.argv[1],
     args,
-    threadsPerRank: f.threads,
     followerArgs: ['--quiet'],
     masterPort: f.masterPort,
   });

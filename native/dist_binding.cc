@@ -18,7 +18,6 @@ Napi::Function DistGroupWrap::Init(Napi::Env env) {
                          InstanceMethod<&DistGroupWrap::AllReduce>("allReduce"),
                          InstanceMethod<&DistGroupWrap::Barrier>("barrier"),
                          InstanceMethod<&DistGroupWrap::Close>("close"),
-                         InstanceMethod<&DistGroupWrap::CommSeconds>("commSeconds"),
                          InstanceAccessor<&DistGroupWrap::GetRank>("rank"),
                          InstanceAccessor<&DistGroupWrap::GetSize>("size"),
                      });
@@ -164,9 +163,6 @@ Napi::Value DistGroupWrap::Close(const Napi::CallbackInfo& info) {
 Napi::Value DistGroupWrap::GetRank(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), opts_.rank); }
 Napi::Value DistGroupWrap::GetSize(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), opts_.world_size);
-}
-Napi::Value DistGroupWrap::CommSeconds(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), group_ ? group_->comm_seconds() : 0.0);
 }
 
 }  // namespace cifake

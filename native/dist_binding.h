@@ -29,7 +29,6 @@ class DistGroupWrap : public Napi::ObjectWrap<DistGroupWrap> {
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value GetRank(const Napi::CallbackInfo& info);
   Napi::Value GetSize(const Napi::CallbackInfo& info);
-  Napi::Value CommSeconds(const Napi::CallbackInfo& info);
 
   std::shared_ptr<DistGroup> connected(Napi::Env env);
   Napi::Promise run(const Napi::CallbackInfo& info, std::vector<Napi::Value> keep, std::function<JsResult()> work);

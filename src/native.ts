@@ -127,7 +127,6 @@ export interface NativeDistGroup {
   allGather(values: Float32Array): Promise<Float32Array>;
   allReduce(values: Float64Array, op?: 'sum' | 'max'): Promise<Float64Array>;
   barrier(): Promise<void>;
-  commSeconds(): number;
   close(): void;
 }
 

@@ -1,9 +1,8 @@
 // `cifake train --nproc N`: starts N ranks of the same command on this host (like torchrun), each
-// with the torchrun environment and its share of the CPU threads, and supervises them: the job
+// with the torchrun environment (so each takes its share of the CPU threads), and supervises them: the job
 // fails as soon as one rank fails, and ranks left behind are stopped after a grace period.
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import os from 'node:os';
 import readline from 'node:readline';
 
 export interface LaunchOptions {
@@ -11,7 +10,10 @@ export interface LaunchOptions {
   /** node script and arguments of one rank (without --nproc). */
   script: string;
   args: string[];
-  /** Intra-op threads per rank (default: the CPUs divided between the ranks). */
+  /**
+   * Intra-op threads per rank, passed as --threads. Default: none passed, and each rank takes its
+   * share of the CPUs from LOCAL_WORLD_SIZE (see train()).
+   */
   threadsPerRank?: number;
   /** Extra arguments for ranks other than 0 (e.g. --quiet). */
   followerArgs?: string[];
@@ -47,7 +49,6 @@ export function freePort(): Promise<number> {
 export async function launchLocal(o: LaunchOptions): Promise<LaunchResult> {
   if (!Number.isInteger(o.nproc) || o.nproc < 1) throw new Error(`--nproc: must be a positive integer, got ${o.nproc}`);
   const port = o.masterPort ?? (await freePort());
-  const threads = o.threadsPerRank ?? Math.max(1, Math.floor(os.availableParallelism() / o.nproc));
   const children: ChildProcess[] = [];
   const results: LaunchResult['ranks'] = [];
   let failedRank: number | null = null;
@@ -71,7 +72,8 @@ export async function launchLocal(o: LaunchOptions): Promise<LaunchResult> {
       LOCAL_RANK: String(rank),
       LOCAL_WORLD_SIZE: String(o.nproc),
     };
-    const args = [o.script, ...o.args, '--threads', String(threads), ...(rank === 0 ? [] : (o.followerArgs ?? []))];
+    const threads = o.threadsPerRank === undefined ? [] : ['--threads', String(o.threadsPerRank)];
+    const args = [o.script, ...o.args, ...threads, ...(rank === 0 ? [] : (o.followerArgs ?? []))];
     const child = spawn(process.execPath, [...process.execArgv, ...args], { env, stdio: rank === 0 ? 'inherit' : ['ignore', 'ignore', 'pipe'] });
     children.push(child);
     if (child.stderr) readline.createInterface({ input: child.stderr }).on('line', (line) => onLine(rank, line));
