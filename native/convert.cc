@@ -88,6 +88,8 @@ ModelSpec to_model_spec(const Napi::Value& v) {
   s.batch_norm = get_bool(o, "batchNorm", s.batch_norm);
   s.hoc = get_bool(o, "hoc", s.hoc);
   s.fused_hoc = get_bool(o, "fusedHoc", s.fused_hoc);
+  s.convs_per_block = get_int(o, "convsPerBlock", s.convs_per_block, 1, 4);
+  s.residual = get_bool(o, "residual", s.residual);
   try {
     validate_spec(s);
   } catch (const std::invalid_argument& e) {
@@ -134,6 +136,9 @@ EpochOptions to_epoch_options(const Napi::Value& v) {
     e.augment.hflip = get_bool(ao, "hflip", false);
     e.augment.shift = get_int(ao, "shift", 0, 0, 16);
   }
+  e.label_smoothing = get_number(o, "labelSmoothing", 0);
+  if (!(e.label_smoothing >= 0 && e.label_smoothing < 1))
+    throw Napi::TypeError::New(o.Env(), "labelSmoothing: must be in [0, 1)");
   return e;
 }
 

@@ -5,8 +5,8 @@
 namespace cifake {
 
 void validate_spec(const ModelSpec& s) {
-  if (s.conv_filters.empty() || s.conv_filters.size() > 3)
-    throw std::invalid_argument("model.convFilters: expected 1 to 3 conv layers, got " +
+  if (s.conv_filters.empty() || s.conv_filters.size() > 4)
+    throw std::invalid_argument("model.convFilters: expected 1 to 4 conv blocks, got " +
                                 std::to_string(s.conv_filters.size()));
   for (auto f : s.conv_filters)
     if (f < 1 || f > 1024) throw std::invalid_argument("model.convFilters: each must be in 1..1024");
@@ -16,6 +16,10 @@ void validate_spec(const ModelSpec& s) {
     if (u < 1 || u > 8192) throw std::invalid_argument("model.dense: each must be in 1..8192");
   if (!(s.dropout >= 0.0 && s.dropout < 1.0))
     throw std::invalid_argument("model.dropout: must be in [0, 1)");
+  if (s.convs_per_block < 1 || s.convs_per_block > 4)
+    throw std::invalid_argument("model.convsPerBlock: must be in 1..4");
+  if ((s.residual || s.convs_per_block > 1) && !(s.same_padding && s.batch_norm))
+    throw std::invalid_argument("model.convsPerBlock/residual: need same padding and batch norm");
   int64_t size = kImageSize;
   for (size_t i = 0; i < s.conv_filters.size(); ++i) {
     size = (s.same_padding ? size : size - 2) / 2;
@@ -26,26 +30,41 @@ void validate_spec(const ModelSpec& s) {
 }
 
 ConvBlockImpl::ConvBlockImpl(int64_t in_channels, int64_t out_channels, const ModelSpec& spec)
-    : hoc_(spec.hoc), fused_(spec.fused_hoc), padding_(spec.same_padding ? 1 : 0) {
+    : hoc_(spec.hoc), fused_(spec.fused_hoc), residual_(spec.residual), padding_(spec.same_padding ? 1 : 0) {
   auto opts = torch::nn::Conv2dOptions(in_channels, out_channels, 3).padding(padding_);
   conv_ = register_module("conv", torch::nn::Conv2d(opts));
   if (hoc_) conv_sq_ = register_module("conv_sq", torch::nn::Conv2d(opts));
   if (spec.batch_norm) bn_ = register_module("bn", torch::nn::BatchNorm2d(out_channels));
+  for (int64_t k = 2; k <= spec.convs_per_block; ++k) {
+    auto o = torch::nn::Conv2dOptions(out_channels, out_channels, 3).padding(padding_).bias(false);
+    more_convs_.push_back(register_module("conv" + std::to_string(k), torch::nn::Conv2d(o)));
+    more_bns_.push_back(register_module("bn" + std::to_string(k), torch::nn::BatchNorm2d(out_channels)));
+  }
+  if (residual_ && in_channels != out_channels) {
+    proj_ = register_module("proj", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, out_channels, 1).bias(false)));
+    proj_bn_ = register_module("proj_bn", torch::nn::BatchNorm2d(out_channels));
+  }
 }
 
-torch::Tensor ConvBlockImpl::features(const torch::Tensor& x) {
-  torch::Tensor y;
-  if (!hoc_) {
-    y = conv_->forward(x);
-  } else if (fused_) {
+torch::Tensor ConvBlockImpl::first_conv(const torch::Tensor& x) {
+  if (!hoc_) return conv_->forward(x);
+  if (fused_) {
     // conv(x) + conv'(x^2) == one conv over the channel concatenation [x, x^2] with stacked weights.
     auto w = torch::cat({conv_->weight, conv_sq_->weight}, 1);
     auto b = conv_->bias + conv_sq_->bias;
-    y = torch::conv2d(torch::cat({x, x * x}, 1), w, b, 1, padding_);
-  } else {
-    y = conv_->forward(x) + conv_sq_->forward(x * x);
+    return torch::conv2d(torch::cat({x, x * x}, 1), w, b, 1, padding_);
   }
+  return conv_->forward(x) + conv_sq_->forward(x * x);
+}
+
+torch::Tensor ConvBlockImpl::features(const torch::Tensor& x) {
+  auto y = first_conv(x);
   if (bn_) y = bn_->forward(y);
+  if (more_convs_.empty() && !residual_) return torch::relu(y);
+  for (size_t k = 0; k < more_convs_.size(); ++k) {
+    y = more_bns_[k]->forward(more_convs_[k]->forward(torch::relu(y)));
+  }
+  if (residual_) y = y + (proj_ ? proj_bn_->forward(proj_->forward(x)) : x);
   return torch::relu(y);
 }
 

@@ -23,12 +23,16 @@ struct ModelSpec {
   bool batch_norm = true;
   bool hoc = false;
   bool fused_hoc = true;  // hoc only: one conv over [x, x^2] instead of two convs, same parameters
+  int64_t convs_per_block = 1;  // 3x3 convs per block; only the first is higher-order
+  bool residual = false;        // block output = relu(bn(last conv) + shortcut(input)), ResNet's basic block
 };
 
 // Validates a spec; throws std::invalid_argument naming the field.
 void validate_spec(const ModelSpec& spec);
 
-// One conv block: conv (+ conv' on x^2) (+ BN) + ReLU, then maxpool 2.
+// One conv block: conv (+ conv' on x^2) (+ BN) + ReLU, then convs_per_block - 1 more conv (+ BN) +
+// ReLU, optionally with a residual shortcut (identity, or 1x1 conv + BN when the width changes
+// across the block), then maxpool 2.
 class ConvBlockImpl : public torch::nn::Module {
  public:
   ConvBlockImpl(int64_t in_channels, int64_t out_channels, const ModelSpec& spec);
@@ -37,10 +41,16 @@ class ConvBlockImpl : public torch::nn::Module {
   torch::Tensor pool(const torch::Tensor& a) { return torch::max_pool2d(a, 2); }
 
  private:
-  bool hoc_, fused_;
+  torch::Tensor first_conv(const torch::Tensor& x);
+
+  bool hoc_, fused_, residual_;
   int64_t padding_;
   torch::nn::Conv2d conv_{nullptr}, conv_sq_{nullptr};
   torch::nn::BatchNorm2d bn_{nullptr};
+  std::vector<torch::nn::Conv2d> more_convs_;  // conv2, conv3, ...
+  std::vector<torch::nn::BatchNorm2d> more_bns_;
+  torch::nn::Conv2d proj_{nullptr};  // residual shortcut when in_channels != out_channels
+  torch::nn::BatchNorm2d proj_bn_{nullptr};
 };
 TORCH_MODULE(ConvBlock);
 

@@ -250,6 +250,7 @@ EpochResult Trainer::train_epoch(const EpochOptions& o, const std::function<void
       auto idx = order.slice(0, lo, hi);
       auto x = to_input(ds.images.index_select(0, idx));
       y = ds.labels.index_select(0, idx);
+      auto target = o.label_smoothing > 0 ? y * (1.0 - o.label_smoothing) + 0.5 * o.label_smoothing : y;
       if (o.augment.hflip || o.augment.shift > 0) x = augment(x, o.augment);
       torch::Tensor loss;
       {
@@ -257,8 +258,8 @@ EpochResult Trainer::train_epoch(const EpochOptions& o, const std::function<void
         logits = model_->forward(x).to(torch::kFloat);
         // With ranks, each sums its slice and divides by the global count: the all-reduced sum is
         // then exactly the gradient of the global batch's mean loss, even for uneven slices.
-        loss = group_ ? torch::binary_cross_entropy_with_logits(logits, y, {}, {}, at::Reduction::Sum) / double(len)
-                      : torch::binary_cross_entropy_with_logits(logits, y);
+        loss = group_ ? torch::binary_cross_entropy_with_logits(logits, target, {}, {}, at::Reduction::Sum) / double(len)
+                      : torch::binary_cross_entropy_with_logits(logits, target);
       }
       loss_sum += loss.detach().to(torch::kDouble) * static_cast<double>(group_ ? len : hi - lo);
       if (amp_ == Amp::fp16) loss = loss * scaler_.scale;

@@ -35,6 +35,7 @@ struct EpochOptions {
   bool shuffle = true;
   double lr = -1;  // > 0: set the optimizer's learning rate first
   AugmentConfig augment;
+  double label_smoothing = 0;  // BCE targets y (1 - e) + e / 2
   double progress_interval_s = 0.2;
 };
 

@@ -14,6 +14,10 @@ export interface NativeModelSpec {
   batchNorm: boolean;
   hoc: boolean;
   fusedHoc: boolean;
+  /** 3x3 convs per block (default 1); only the first is higher-order */
+  convsPerBlock?: number;
+  /** ResNet basic-block shortcut around each block's convs (default false) */
+  residual?: boolean;
 }
 
 export interface NativeSessionOptions {
@@ -60,6 +64,8 @@ export interface NativeEpochOptions {
   shuffle?: boolean;
   lr?: number;
   augment?: { hflip?: boolean; shift?: number };
+  /** BCE targets y (1 - e) + e / 2 */
+  labelSmoothing?: number;
   progressIntervalMs?: number;
 }
 

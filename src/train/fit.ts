@@ -205,7 +205,7 @@ async function trainOneEpoch(
   lr: number,
   opts: TrainOptions,
 ): Promise<EpochResult> {
-  const base = { batchSize: config.batchSize, seed: config.seed, lr, augment: config.augment };
+  const base = { batchSize: config.batchSize, seed: config.seed, lr, augment: config.augment, labelSmoothing: config.labelSmoothing };
   const call = { signal: opts.signal, onProgress: opts.onBatch ? (p: EpochProgress) => opts.onBatch?.(epoch + 1, p) : undefined };
   if (!data.handle || !data.indices) return model.trainEpoch({ ...base, data: 'train', epoch }, call);
   const total: EpochResult = { loss: 0, accuracy: 0, images: 0, batches: 0, seconds: 0, imagesPerSec: 0, cancelled: false, nonFinite: false };
