@@ -380,7 +380,7 @@ function issuesFromZod(error: z.ZodError): ConfigIssue[] {
 // ---------------------------------------------------------------------------
 // presets
 
-export const PRESET_NAMES = ['paper-cnn', 'lightweight', 'hoc', 'lightweight-plus', 'hoc-plus', 'hoc-deep-plus'] as const;
+export const PRESET_NAMES = ['paper-cnn', 'lightweight', 'hoc', 'lightweight-plus', 'hoc-plus', 'hoc-deep-plus', 'res-plus'] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
 
 export interface Preset {
@@ -464,6 +464,19 @@ export const PRESETS: Readonly<Record<PresetName, Preset>> = freeze({
     origin: 'ours',
     description: 'ours, not the paper: three HOC blocks (32-64-128 filters), dense 64, dropout 0.5; the -plus training (AdamW 2e-3, cosine, hflip + 2px shift) for 30 epochs, early stopping patience 8',
     config: { model: { family: 'hoc', convFilters: [32, 64, 128] }, ...PLUS_RECIPE, epochs: 30 },
+  },
+  'res-plus': {
+    name: 'res-plus',
+    origin: 'ours',
+    description: 'ours, not the paper: three residual blocks of two 3x3 convs (32-64-128 filters, BN, 1x1 projections), dense 64, dropout 0.3; AdamW 2e-3 wd 5e-4, cosine (1 warmup epoch), hflip + 4px shift (pad-and-crop), batch 64, 40 epochs, early stopping patience 10',
+    config: {
+      model: { family: 'lightweight', convFilters: [32, 64, 128], convsPerBlock: 2, residual: true, dense: [64], dropout: 0.3 },
+      ...PLUS_RECIPE,
+      augment: { hflip: true, shift: 4 },
+      batchSize: 64,
+      epochs: 40,
+      earlyStopping: { monitor: 'val_loss', patience: 10, minDelta: 0, restoreBest: true },
+    },
   },
 });
 
