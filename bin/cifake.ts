@@ -22,6 +22,7 @@ import { sweepCommand } from './commands/sweep';
 import { reportCommand } from './commands/report';
 import { writeReport } from '../src/report';
 import { gradcamCommand } from './commands/gradcam';
+import { robustnessCommand } from './commands/robustness';
 
 class UsageError extends Error {}
 
@@ -472,7 +473,7 @@ dataCmd
   });
 
 // addCommand does not pass exitOverride down: set it so usage errors exit with 2 everywhere.
-for (const cmd of [sweepCommand(), reportCommand(), gradcamCommand()])
+for (const cmd of [sweepCommand(), reportCommand(), gradcamCommand(), robustnessCommand()])
   program.addCommand(cmd.exitOverride().showHelpAfterError('(run with --help for usage)'));
 
 export async function main(argv: string[]): Promise<number> {

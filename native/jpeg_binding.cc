@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "jpeg.h"
+#include "jpeg_encode.h"
 
 namespace {
 
@@ -131,6 +132,73 @@ Napi::Value DecodeJpegBatchJs(const Napi::CallbackInfo& info) {
   return promise;
 }
 
+// jpegRoundTrip(images, qualities, size) -> Promise<Uint8Array>: the inputs are copied when the call
+// is made, so the caller may reuse or detach its buffers at once.
+class JpegRoundTripWorker : public Napi::AsyncWorker {
+ public:
+  JpegRoundTripWorker(Napi::Env env, std::vector<uint8_t> images, std::vector<uint8_t> qualities, int size)
+      : Napi::AsyncWorker(env, "cifake:jpegRoundTrip"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        images_(std::move(images)),
+        qualities_(std::move(qualities)),
+        size_(size),
+        out_(images_.size()) {}
+
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      cifake::JpegRoundTripRange(images_.data(), qualities_.data(), 0, qualities_.size(), size_, out_.data());
+    } catch (const std::exception& e) {
+      SetError(std::string("jpegRoundTrip: ") + e.what());
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    deferred_.Resolve(Napi::Buffer<uint8_t>::Copy(env, out_.data(), out_.size()));
+  }
+
+  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::vector<uint8_t> images_, qualities_;
+  int size_;
+  std::vector<uint8_t> out_;
+};
+
+Napi::Value JpegRoundTripJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto fail = [&](const std::string& m) {
+    Napi::TypeError::New(env, "jpegRoundTrip: " + m).ThrowAsJavaScriptException();
+    return env.Undefined();
+  };
+  auto is_u8 = [](const Napi::Value& v) {
+    return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array;
+  };
+  if (info.Length() < 3 || !is_u8(info[0]) || !is_u8(info[1]) || !info[2].IsNumber())
+    return fail("expected (images: Uint8Array, qualities: Uint8Array, size: number)");
+  const double size_d = info[2].As<Napi::Number>().DoubleValue();
+  if (!(size_d >= 8 && size_d <= 1024) || static_cast<double>(static_cast<int>(size_d)) != size_d)
+    return fail("size must be an integer in [8, 1024]");
+  auto images = info[0].As<Napi::Uint8Array>();
+  auto qualities = info[1].As<Napi::Uint8Array>();
+  const size_t per = 3 * static_cast<size_t>(size_d) * static_cast<size_t>(size_d);
+  if (images.ByteLength() != qualities.ElementLength() * per)
+    return fail("images has " + std::to_string(images.ByteLength()) + " bytes, expected qualities.length * 3 * size * size = " +
+                std::to_string(qualities.ElementLength() * per));
+  for (size_t i = 0; i < qualities.ElementLength(); ++i)
+    if (qualities[i] > 100) return fail("qualities[" + std::to_string(i) + "] = " + std::to_string(qualities[i]) + " (allowed: 0 = unchanged, 1..100)");
+  std::vector<uint8_t> im(images.Data(), images.Data() + images.ByteLength());
+  std::vector<uint8_t> q(qualities.Data(), qualities.Data() + qualities.ElementLength());
+  auto* worker = new JpegRoundTripWorker(env, std::move(im), std::move(q), static_cast<int>(size_d));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
 }  // namespace
 
 #endif  // CIFAKE_WITH_JPEG
@@ -138,6 +206,7 @@ Napi::Value DecodeJpegBatchJs(const Napi::CallbackInfo& info) {
 void RegisterJpeg(Napi::Env env, Napi::Object exports) {
 #ifdef CIFAKE_WITH_JPEG
   exports.Set("decodeJpegBatch", Napi::Function::New(env, DecodeJpegBatchJs, "decodeJpegBatch"));
+  exports.Set("jpegRoundTrip", Napi::Function::New(env, JpegRoundTripJs, "jpegRoundTrip"));
 #else
   // Built without libjpeg: no decodeJpegBatch; the TypeScript side decodes JPEGs with sharp.
   (void)env;

@@ -77,6 +77,14 @@ const ALLOWED: Record<string, string> = {
   threshold: 'number in [0, 1]',
   amp: 'none, bf16, fp16',
   labelSmoothing: 'number in [0, 0.5)',
+  robustAugment: 'null (off) or an object { probability, jpegProbability, ops, jpegQuality, blurSigma, resizeTo, noiseSigma }',
+  'robustAugment.probability': 'number in [0, 1]',
+  'robustAugment.jpegProbability': 'number in [0, 1]',
+  'robustAugment.ops[]': 'blur, resize, noise',
+  'robustAugment.jpegQuality': '[min, max], integers 1..100, min <= max',
+  'robustAugment.blurSigma': '[min, max], numbers in (0, 8], min <= max',
+  'robustAugment.resizeTo': '[min, max], integers 4..31, min <= max',
+  'robustAugment.noiseSigma': '[min, max], numbers in (0, 128], min <= max',
   channelsLast: 'true, false',
 };
 
@@ -168,6 +176,23 @@ export const AugmentSchema = strictObject({
   shift: z.int().min(0).max(8).default(0),
 });
 
+const range = (lo: z.ZodNumber, def: [number, number]) =>
+  z
+    .tuple([lo, lo])
+    .refine(([a, b]) => a <= b, { message: 'min must not exceed max' })
+    .default(() => [...def] as [number, number]);
+
+/** Training-time degradations of a share of the train images each epoch (src/robustness/augment.ts). */
+export const RobustAugmentSchema = strictObject({
+  probability: z.number().min(0).max(1).default(0.5),
+  jpegProbability: z.number().min(0).max(1).default(0.5),
+  ops: z.array(z.enum(['blur', 'resize', 'noise'])).default(() => ['blur', 'resize', 'noise'] as ('blur' | 'resize' | 'noise')[]),
+  jpegQuality: range(z.int().min(1).max(100), [30, 95]),
+  blurSigma: range(z.number().gt(0).max(8), [0.3, 1.2]),
+  resizeTo: range(z.int().min(4).max(31), [12, 28]),
+  noiseSigma: range(z.number().gt(0).max(128), [1, 8]),
+});
+
 export const EarlyStoppingSchema = strictObject({
   monitor: z.enum(['val_loss', 'val_acc']).default('val_loss'),
   patience: z.int().min(0).default(3),
@@ -205,6 +230,8 @@ export const TrainConfigSchema = strictObject({
   amp: z.enum(['none', 'bf16', 'fp16']).default('none'),
   /** BCE against smoothed targets y (1 - e) + e / 2; 0 = plain labels. */
   labelSmoothing: z.number().min(0).lt(0.5).default(0),
+  /** Robustness augmentation (JPEG re-saves, blur, down-up resizes, noise); null = off. */
+  robustAugment: RobustAugmentSchema.nullable().default(null),
   /** NHWC activations and conv weights: oneDNN's native layout; 1.3-2x faster training on CPU here. */
   channelsLast: z.boolean().default(true),
   /**
@@ -656,7 +683,8 @@ export function describeConfig(c: TrainConfig): string {
   if (s.type === 'cosine') opt += ` cosine(warmup ${s.warmupEpochs}${s.minLr ? `, min ${fmtNum(s.minLr)}` : ''})`;
   else if (s.type === 'step') opt += ` step(${s.stepSize}, x${fmtNum(s.gamma)})`;
   const es = c.earlyStopping ? `ES ${c.earlyStopping.monitor} p${c.earlyStopping.patience}` : 'no ES';
-  const aug = c.augment.hflip || c.augment.shift ? `aug${c.augment.hflip ? ' hflip' : ''}${c.augment.shift ? ` shift ${c.augment.shift}` : ''}` : 'no aug';
+  let aug = c.augment.hflip || c.augment.shift ? `aug${c.augment.hflip ? ' hflip' : ''}${c.augment.shift ? ` shift ${c.augment.shift}` : ''}` : 'no aug';
+  if (c.robustAugment) aug += ` robust p${fmtNum(c.robustAugment.probability)}/jpeg p${fmtNum(c.robustAugment.jpegProbability)}`;
   const extra = [c.amp !== 'none' ? `amp ${c.amp}` : '', c.labelSmoothing ? `smooth ${fmtNum(c.labelSmoothing)}` : '', c.channelsLast ? '' : 'NCHW', c.limit !== null ? `limit ${c.limit}/class` : '']
     .filter(Boolean)
     .join(' ');

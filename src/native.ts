@@ -157,6 +157,8 @@ export interface NativeBinding {
   gradientCheck(spec: NativeModelSpec, seed: number): { maxAbsError: number; maxRelError: number; checked: number };
   /** libjpeg-turbo batch decoder (absent when built without libjpeg); typed in data/decode.ts. */
   decodeJpegBatch?: JpegBinding['decodeJpegBatch'];
+  /** Re-encodes planar images at per-image JPEG qualities (0 = unchanged) and decodes them back (native/jpeg_encode.h). */
+  jpegRoundTrip?(images: Uint8Array, qualities: Uint8Array, size: number): Promise<Uint8Array>;
 }
 
 export const PACKAGE_ROOT = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');

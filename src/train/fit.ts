@@ -11,6 +11,7 @@ import { loadSplit, openSplit, stratifiedSplit, stratifiedSplitIndices, type Ima
 import { DistContext } from '../dist/group';
 import type { DistOptions } from '../dist/options';
 import { bceWithLogits, computeMetrics, type MetricsReport } from '../metrics';
+import { robustEpochImages } from '../robustness/augment';
 import { CifakeModel, type EpochProgress, type EpochResult } from '../model';
 import { loadNative } from '../native';
 import { packageVersion } from '../version';
@@ -207,13 +208,19 @@ async function trainOneEpoch(
 ): Promise<EpochResult> {
   const base = { batchSize: config.batchSize, seed: config.seed, lr, augment: config.augment, labelSmoothing: config.labelSmoothing };
   const call = { signal: opts.signal, onProgress: opts.onBatch ? (p: EpochProgress) => opts.onBatch?.(epoch + 1, p) : undefined };
-  if (!data.handle || !data.indices) return model.trainEpoch({ ...base, data: 'train', epoch }, call);
+  const robust = config.robustAugment;
+  if (!data.handle || !data.indices) {
+    // Robustness augmentation: this epoch's degraded copy replaces the resident train set.
+    if (robust && data.set) await model.setData('train', await robustEpochImages(data.set.images, robust, config.seed, epoch), data.set.labels);
+    return model.trainEpoch({ ...base, data: 'train', epoch }, call);
+  }
   const total: EpochResult = { loss: 0, accuracy: 0, images: 0, batches: 0, seconds: 0, imagesPerSec: 0, cancelled: false, nonFinite: false };
   const shardSize = config.shardSize ?? data.count;
   const shards = Math.ceil(data.count / shardSize);
   let k = 0;
   for await (const shard of data.handle.iterateShards(shardSize, permuted(data.indices, config.seed, epoch))) {
-    await model.setData('train', shard.images, shard.labels);
+    const images = robust ? await robustEpochImages(shard.images, robust, config.seed, epoch * shards + k) : shard.images;
+    await model.setData('train', images, shard.labels);
     // Distinct RNG streams per (epoch, shard), reproducible for resume.
     const r = await model.trainEpoch({ ...base, data: 'train', epoch: epoch * shards + k++ }, call);
     total.loss += r.loss * r.images;
