@@ -23,6 +23,7 @@ import { reportCommand } from './commands/report';
 import { writeReport } from '../src/report';
 import { gradcamCommand } from './commands/gradcam';
 import { robustnessCommand } from './commands/robustness';
+import { calibrateCommand } from './commands/calibrate';
 
 class UsageError extends Error {}
 
@@ -473,7 +474,7 @@ dataCmd
   });
 
 // addCommand does not pass exitOverride down: set it so usage errors exit with 2 everywhere.
-for (const cmd of [sweepCommand(), reportCommand(), gradcamCommand(), robustnessCommand()])
+for (const cmd of [sweepCommand(), reportCommand(), gradcamCommand(), robustnessCommand(), calibrateCommand()])
   program.addCommand(cmd.exitOverride().showHelpAfterError('(run with --help for usage)'));
 
 export async function main(argv: string[]): Promise<number> {

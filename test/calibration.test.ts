@@ -1,7 +1,15 @@
 import { expect } from 'chai';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 import { calibrationReport, fitTemperature, temperedLogLoss, youdenThreshold } from '../src/calibration';
+import { loadSplit } from '../src/data';
+import { synthesize } from '../src/data/synth';
+import { CifakeModel } from '../src/model';
+import { train } from '../src/train/fit';
 import { rng } from './data-helpers';
+import { TEST_THREADS } from './helpers';
 
 /** logits drawn N(0, 3^2), labels drawn from sigmoid(logit / t): a model whose true temperature is t */
 function sampleAtTemperature(n: number, t: number, seed: number) {
@@ -108,5 +116,34 @@ describe('calibration', () => {
       expect(youdenThreshold([0.1, 0.2, 0.7, 0.9], [0, 0, 1, 1])).to.deep.equal({ threshold: 0.7, j: 1 });
       expect(youdenThreshold([0.1, 0.9], [1, 1]).threshold).to.equal(0.5);
     });
+  });
+});
+
+describe('calibrateRun', function () {
+  this.timeout(300_000);
+  it('training stores the validation-fitted temperature in calibration.json and the final checkpoint', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cifake-calib-'));
+    try {
+      const data = path.join(tmp, 'data');
+      await synthesize(data, { trainPerClass: 40, testPerClass: 10, seed: 4 });
+      const r = await train({ data, outDir: path.join(tmp, 'runs'), name: 'c', threads: TEST_THREADS, device: 'cpu', cacheDir: path.join(tmp, 'cache'), model: { family: 'lightweight' }, epochs: 2, earlyStopping: { patience: 3 } });
+      const c = JSON.parse(fs.readFileSync(path.join(r.runDir, 'calibration.json'), 'utf8'));
+      const val = JSON.parse(fs.readFileSync(path.join(r.runDir, 'scores-val.json'), 'utf8'));
+      expect(c.temperature).to.be.closeTo(fitTemperature(val.logits, val.labels), 1e-6);
+      expect(c.fittedOn).to.equal('val');
+      expect(c.test.n).to.equal(20);
+      expect(c.test.eceBefore).to.be.a('number');
+      const meta = CifakeModel.readMeta(path.join(r.runDir, 'best.pt'));
+      expect((meta as { calibration?: { temperature: number } }).calibration?.temperature).to.equal(c.temperature);
+      // the re-saved checkpoint still predicts what training measured
+      const { model } = await CifakeModel.load(path.join(r.runDir, 'best.pt'), { device: 'cpu', threads: TEST_THREADS });
+      const test = JSON.parse(fs.readFileSync(path.join(r.runDir, 'scores-test.json'), 'utf8'));
+      const set = await loadSplit(data, { split: 'test', cacheDir: path.join(tmp, 'cache') });
+      const logits = await model.predictLogits(set.images);
+      model.dispose();
+      logits.forEach((z, i) => expect(z).to.be.closeTo(test.logits[i], 1e-4));
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });

@@ -80,8 +80,8 @@ describe('robustness', function () {
         fs.writeFileSync(cfgFile, JSON.stringify({ ...cfg, epochs: 2 }));
         const resumed = await train({}, { resume: path.join(tmp, 'runs', 'part') });
         expect(resumed.epochsRun).to.equal(2);
-        expect(resumed.metrics.test.accuracy).to.equal(full.metrics.test.accuracy);
-        expect(resumed.metrics.test.logLoss).to.be.closeTo(full.metrics.test.logLoss, 1e-6);
+        expect(resumed.metrics.test!.accuracy).to.equal(full.metrics.test!.accuracy);
+        expect(resumed.metrics.test!.logLoss).to.be.closeTo(full.metrics.test!.logLoss, 1e-6);
       } finally {
         fs.rmSync(tmp, { recursive: true, force: true });
       }

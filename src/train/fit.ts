@@ -11,6 +11,7 @@ import { loadSplit, openSplit, stratifiedSplit, stratifiedSplitIndices, type Ima
 import { DistContext } from '../dist/group';
 import type { DistOptions } from '../dist/options';
 import { bceWithLogits, computeMetrics, type MetricsReport } from '../metrics';
+import { calibrateRun } from '../calibration/run';
 import { robustEpochImages } from '../robustness/augment';
 import { CifakeModel, type EpochProgress, type EpochResult } from '../model';
 import { loadNative } from '../native';
@@ -471,7 +472,11 @@ async function trainRank(input: TrainConfig | Record<string, unknown>, opts: Tra
       metrics: { val: val.metrics, test },
     };
     const { history: _h, config: _c, ...summary } = result;
-    if (lead) writeJson(path.join(runDir, RUN_FILES.metrics), summary);
+    if (lead) {
+      writeJson(path.join(runDir, RUN_FILES.metrics), summary);
+      const c = await calibrateRun(runDir);
+      log(`calibration (fitted on validation): temperature ${c.temperature.toFixed(3)}, Youden threshold ${c.youdenThreshold.toFixed(3)}` + (c.test ? `; test ECE ${c.test.eceBefore.toFixed(4)} -> ${c.test.eceAfter.toFixed(4)}` : ''));
+    }
     return result;
   } finally {
     model.dispose();

@@ -10,6 +10,8 @@ export const RUN_FILES = {
   metrics: 'metrics.json',
   last: 'last.pt',
   best: 'best.pt',
+  /** Temperature and Youden threshold fitted on validation, with ECE before/after (src/calibration/run.ts). */
+  calibration: 'calibration.json',
   /** Per-image logits of the final model: scores-val.json, scores-test.json. */
   scores: (split: string) => `scores-${split}.json`,
 } as const;

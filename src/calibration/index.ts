@@ -6,7 +6,7 @@
  * Everything here is fitted on validation and only applied to test: a temperature or threshold
  * chosen on the test split would make the test figures optimistic.
  */
-import { rocCurve, type Labels, type Scores } from './metrics';
+import { rocCurve, type Labels, type Scores } from '../metrics';
 
 export interface ReliabilityBin {
   /** confidence interval [lo, hi) of the bin (the last bin includes 1) */

@@ -1,0 +1,86 @@
+/**
+ * Calibration of a finished run: fits the temperature and the Youden threshold on the run's
+ * validation scores (scores-val.json), measures ECE and accuracy on its test scores before and
+ * after, writes calibration.json and stores the calibration in the final checkpoint's meta, so
+ * `Classifier` and `predict` apply the temperature wherever the checkpoint goes.
+ */
+import path from 'node:path';
+
+import { computeMetrics } from '../metrics';
+import { CifakeModel } from '../model';
+import { readRunScores, type SplitScores } from '../report/scores';
+import { resolveCheckpoint, RUN_FILES, writeJson } from '../train/run-dir';
+import { calibrationReport, fitTemperature, youdenThreshold, type CalibrationReport } from './index';
+
+/** What a checkpoint's meta carries under `calibration` (all fitted on validation). */
+export interface StoredCalibration {
+  /** P(REAL) = sigmoid(logit / temperature) */
+  temperature: number;
+  /** Youden's J threshold on the tempered P(REAL) of validation (reported; predictions use the config threshold unless asked) */
+  youdenThreshold: number;
+  fittedOn: 'val';
+}
+
+export interface SplitCalibration {
+  n: number;
+  accuracyAt05: number;
+  accuracyAtYouden: number;
+  eceBefore: number;
+  eceAfter: number;
+  logLossBefore: number;
+  logLossAfter: number;
+  reliabilityBefore: CalibrationReport['bins'];
+  reliabilityAfter: CalibrationReport['bins'];
+}
+
+export interface RunCalibration extends StoredCalibration {
+  checkpoint: string;
+  val: SplitCalibration;
+  test: SplitCalibration | null;
+}
+
+function splitCalibration(s: SplitScores, temperature: number, threshold: number): SplitCalibration {
+  const logits = s.logits ?? Float64Array.from(s.pReal, (p) => Math.log(Math.max(1e-12, p) / Math.max(1e-12, 1 - p)));
+  const before = Float64Array.from(logits, (z) => 1 / (1 + Math.exp(-z)));
+  const after = Float64Array.from(logits, (z) => 1 / (1 + Math.exp(-z / temperature)));
+  const rb = calibrationReport(before, s.labels), ra = calibrationReport(after, s.labels);
+  return {
+    n: s.labels.length,
+    accuracyAt05: computeMetrics(after, s.labels, { threshold: 0.5 }).accuracy,
+    accuracyAtYouden: computeMetrics(after, s.labels, { threshold }).accuracy,
+    eceBefore: rb.ece,
+    eceAfter: ra.ece,
+    logLossBefore: computeMetrics(before, s.labels).logLoss,
+    logLossAfter: computeMetrics(after, s.labels).logLoss,
+    reliabilityBefore: rb.bins,
+    reliabilityAfter: ra.bins,
+  };
+}
+
+/** Fits, measures and stores the calibration of the run in `runDir` (needs its scores-val.json). */
+export async function calibrateRun(runDir: string): Promise<RunCalibration> {
+  const { scores, problems } = readRunScores(runDir);
+  const val = scores.val;
+  if (!val) throw new Error(`${runDir}: no validation scores to calibrate on (${RUN_FILES.scores('val')})${problems.length ? `: ${problems.join('; ')}` : ''}`);
+  const logits = val.logits ?? Float64Array.from(val.pReal, (p) => Math.log(Math.max(1e-12, p) / Math.max(1e-12, 1 - p)));
+  const temperature = fitTemperature(logits, val.labels);
+  const tempered = Float64Array.from(logits, (z) => 1 / (1 + Math.exp(-z / temperature)));
+  const { threshold } = youdenThreshold(tempered, val.labels);
+  const stored: StoredCalibration = { temperature, youdenThreshold: threshold, fittedOn: 'val' };
+  const checkpoint = resolveCheckpoint(runDir);
+  const result: RunCalibration = {
+    ...stored,
+    checkpoint: path.basename(checkpoint),
+    val: splitCalibration(val, temperature, threshold),
+    test: scores.test ? splitCalibration(scores.test, temperature, threshold) : null,
+  };
+  const { model, meta } = await CifakeModel.load(checkpoint, { device: 'cpu', threads: 1, withOptimizer: true });
+  try {
+    const { format: _f, spec: _s, ...rest } = meta;
+    await model.save(checkpoint, { ...rest, calibration: stored });
+  } finally {
+    model.dispose();
+  }
+  writeJson(path.join(runDir, RUN_FILES.calibration), result);
+  return result;
+}
