@@ -1,0 +1,118 @@
+// Packages a finished run's final weights as the package's pretrained detector: models/<file>.pt
+// (weights and calibration only, no optimizer state), models/manifest.json (sha256, config,
+// metrics, the command that trained it) and the model card models/README.md.
+//
+//   npx tsx scripts/ship-model.ts --run runs/res-plus-s42 --data ../shared/data/cifake-dev.zip \
+//     --exclude-list ../shared/data/test-fake-duplicates.txt --command "npm run cifake -- train ..."
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { CifakeModel } from '../src/model';
+import { PRETRAINED_DIR, PRETRAINED_MANIFEST, sha256File, type PretrainedManifest } from '../src/pretrained';
+import { evaluate } from '../src/train/evaluate';
+import { readJson, resolveCheckpoint, writeJson, writeFileAtomic } from '../src/train/run-dir';
+
+const FILE = 'cifake-detector.pt';
+
+function card(m: PretrainedManifest, config: Record<string, unknown>): string {
+  const t = m.test as { accuracy: number; rocAuc: number; n: number; withoutDuplicates?: { accuracy: number; n: number }; tta?: { accuracy: number; rocAuc: number } };
+  const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+  return `# The pretrained CIFAKE detector shipped with cifake-torch
+
+| | |
+|---|---|
+| file | \`${m.file}\` (${(m.bytes / 1e6).toFixed(2)} MB, libtorch archive; weights + calibration, no optimizer state) |
+| sha256 | \`${m.sha256}\` |
+| preset | \`${m.preset}\` (ours, not the paper's) |
+| parameters | ${m.parameters.toLocaleString('en-US')} |
+| trained epochs | ${m.trainedEpochs} |
+| test accuracy (threshold 0.5) | **${pct(t.accuracy)}** on ${t.n.toLocaleString('en-US')} images; ${t.withoutDuplicates ? `${pct(t.withoutDuplicates.accuracy)} without the 197 test/FAKE duplicates of train files (n ${t.withoutDuplicates.n})` : ''} |
+| test ROC-AUC | ${t.rocAuc.toFixed(4)} |
+${t.tta ? `| with flip TTA (\`--tta\`) | ${pct(t.tta.accuracy)}, AUC ${t.tta.rocAuc.toFixed(4)} |\n` : ''}| temperature (fitted on validation) | ${m.calibration ? m.calibration.temperature.toFixed(4) : 'none'} |
+| Youden threshold (validation) | ${m.calibration ? m.calibration.youdenThreshold.toFixed(4) : 'none'} |
+
+${m.notes}
+
+## Data
+
+Trained from scratch on the official CIFAKE train split only (100,000 32x32 images: 50,000 REAL
+from CIFAR-10, 50,000 FAKE generated with Stable Diffusion 1.4; 10% stratified validation carved
+from it, seed 42). Test figures are on the half of the official test split the developers have
+(5,000 REAL + 5,000 FAKE); the other half is held out. CIFAKE: J. J. Bird and A. Lotfi, "CIFAKE:
+Image Classification and Explainable Identification of AI-Generated Synthetic Images", IEEE Access
+12 (2024); the dataset is distributed under the MIT licence, its REAL images come from CIFAR-10
+(Krizhevsky, 2009). Labels: FAKE = 0, REAL = 1; the model outputs one logit, P(REAL) =
+sigmoid(logit / temperature).
+
+## Reproduce
+
+\`\`\`bash
+${m.command}
+npx tsx scripts/ship-model.ts --run runs/<that run> --data <cifake.zip> --exclude-list test-fake-duplicates.txt --command "<the command above>"
+\`\`\`
+
+CI never trains these weights; a test checks the file against the sha256 above and, where the
+real test half is present, its accuracy on 2,000 test images against this card.
+
+## Config
+
+\`\`\`json
+${JSON.stringify(config, null, 2)}
+\`\`\`
+
+## Limits
+
+32x32 inputs (larger images are resized, which changes what the model sees); trained on one
+generator (Stable Diffusion 1.4) and one source of real photos (CIFAR-10): it is not a general
+AI-image detector. See the README's robustness section for how it holds up on re-saved, blurred and
+resized images.
+`;
+}
+
+async function main() {
+  const { values } = parseArgs({ options: { run: { type: 'string' }, data: { type: 'string' }, 'exclude-list': { type: 'string' }, command: { type: 'string' }, notes: { type: 'string', default: '' } } });
+  if (!values.run || !values.data || !values.command) throw new Error('usage: ship-model.ts --run RUN --data ZIP --command "the training command" [--exclude-list FILE] [--notes TEXT]');
+  const checkpoint = resolveCheckpoint(values.run);
+  const config = readJson<Record<string, unknown> & { name?: string }>(path.join(values.run, 'config.json'));
+  fs.mkdirSync(PRETRAINED_DIR, { recursive: true });
+  const out = path.join(PRETRAINED_DIR, FILE);
+  const { model, meta } = await CifakeModel.load(checkpoint, { device: 'cpu', withOptimizer: false });
+  const parameters = model.parameters;
+  try {
+    const { format: _f, spec: _s, ...rest } = meta;
+    await model.save(out, { ...rest, shippedFrom: path.basename(values.run) });
+  } finally {
+    model.dispose();
+  }
+  const clean = await evaluate(out, { data: values.data, excludeList: values['exclude-list'], device: 'cpu' });
+  const tta = await evaluate(out, { data: values.data, device: 'cpu', tta: true });
+  const calibration = (meta as { calibration?: PretrainedManifest['calibration'] }).calibration ?? null;
+  const manifest: PretrainedManifest = {
+    file: FILE,
+    sha256: sha256File(out),
+    bytes: fs.statSync(out).size,
+    preset: String((meta.config as { preset?: string } | undefined)?.preset ?? config.name ?? 'custom'),
+    parameters,
+    command: values.command,
+    trainedEpochs: Number((meta as { epoch?: number }).epoch ?? 0),
+    test: {
+      n: clean.metrics.n,
+      accuracy: clean.metrics.accuracy,
+      rocAuc: clean.metrics.rocAuc,
+      f1: clean.metrics.f1,
+      withoutDuplicates: clean.withoutExcluded ? { n: clean.withoutExcluded.metrics.n, accuracy: clean.withoutExcluded.metrics.accuracy, rocAuc: clean.withoutExcluded.metrics.rocAuc } : undefined,
+      tta: { accuracy: tta.metrics.accuracy, rocAuc: tta.metrics.rocAuc },
+    },
+    calibration: calibration ? { temperature: calibration.temperature, youdenThreshold: calibration.youdenThreshold } : null,
+    notes: values.notes,
+  };
+  writeJson(PRETRAINED_MANIFEST, manifest);
+  writeFileAtomic(path.join(PRETRAINED_DIR, 'README.md'), card(manifest, config));
+  console.log(JSON.stringify(manifest, null, 2));
+}
+
+main().catch((e) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});
