@@ -1,6 +1,7 @@
-// Load test of examples/server.ts: POST /classify with a real 32x32 JPEG at several concurrencies
+// Load test of `cifake serve` (src/serve): POST /classify with a real 32x32 JPEG at several concurrencies
 // (autocannon), then RSS across 2 x 10k requests. Server and client share this process, on
-// 127.0.0.1 only; every step is bounded (duration per level, request count for the memory run).
+// 127.0.0.1 only; every step is bounded (duration per level, request count for the memory run), then
+// 4x the best sustained rate against a queue limit of 64 (share shed with 503, latency, RSS).
 //
 //   npx tsx bench/serve-load.ts [runDirOrCheckpoint] [--duration 10] [--levels 1,16,64]
 //       [--requests 10000] [--memory-max-seconds 150] [--threads N] [--image photo.jpg] [--max-wait-ms 2]
@@ -18,7 +19,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 
-import { createServer, listen } from '../examples/server';
+import { createServer } from '../src/serve';
 import { Classifier, train } from '../src';
 import { renderSynthImage, synthesize } from '../src/data/synth';
 
@@ -75,8 +76,8 @@ async function main(): Promise<void> {
       ? fs.readFileSync(values.image)
       : await sharp(renderSynthImage('REAL', 12345), { raw: { width: 32, height: 32, channels: 3 } }).jpeg({ quality: 75 }).toBuffer();
     const meta = await sharp(body).metadata();
-    const server = createServer(clf, { log: () => {} });
-    const base = await listen(server, 0, '127.0.0.1');
+    const svc = createServer(clf, { log: () => {}, maxQueue: 64 });
+    const base = await svc.listen(0, '127.0.0.1');
     const url = `${base}/classify`;
     const request = { method: 'POST' as const, body, headers: { 'content-type': `image/${meta.format}` } };
     const check = (r: autocannon.Result, what: string) => {
@@ -92,10 +93,12 @@ async function main(): Promise<void> {
     await fire({ url, ...request, connections: 4, duration: 1 }); // warm-up
 
     const rows: string[] = [];
+    const sustained: number[] = [];
     for (const c of levels) {
       const s0 = clf.stats;
       const r = await fire({ url, ...request, connections: c, duration });
       check(r, `concurrency ${c}`);
+      sustained.push(r.requests.average);
       const s1 = clf.stats;
       const calls = s1.nativeCalls - s0.nativeCalls;
       rows.push(
@@ -128,8 +131,20 @@ async function main(): Promise<void> {
     for (const k of ['rss', 'heapUsed', 'external'] as const)
       console.log(`| ${k} MiB | ${mb(m0[k]).toFixed(1)} | ${mb(m1[k]).toFixed(1)} | ${mb(m2[k]).toFixed(1)} | ${(mb(m2[k]) - mb(m1[k])).toFixed(1)} |`);
 
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    // Overload: offered load at 4x the best sustained rate, 256 connections, queue limit 64.
+    const best = Math.max(...sustained);
+    global.gc?.();
+    const r0 = process.memoryUsage().rss;
+    const over = await fire({ url, ...request, connections: 256, duration, overallRate: Math.round(4 * best) });
+    global.gc?.();
+    const r1 = process.memoryUsage().rss;
+    const answered = over['2xx'] + over.non2xx;
+    console.log(`\n### Overload: ${Math.round(4 * best)} requests/s offered (4x the best sustained ${best.toFixed(0)}/s), 256 connections, maxQueue 64, ${duration} s\n`);
+    console.log('| answered | 200 | 503 (shed) | share shed | p50 ms (all) | p99 ms (all) | errors/timeouts | RSS before MiB | RSS after MiB |');
+    console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    console.log(`| ${answered} | ${over['2xx']} | ${over.non2xx} | ${answered ? ((100 * over.non2xx) / answered).toFixed(1) : '-'}% | ${over.latency.p50.toFixed(1)} | ${over.latency.p99.toFixed(1)} | ${over.errors}/${over.timeouts} | ${mb(r0).toFixed(1)} | ${mb(r1).toFixed(1)} |`);
+
+    await svc.close(1000);
     clf.dispose();
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });

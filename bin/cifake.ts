@@ -24,6 +24,7 @@ import { writeReport } from '../src/report';
 import { gradcamCommand } from './commands/gradcam';
 import { robustnessCommand } from './commands/robustness';
 import { calibrateCommand } from './commands/calibrate';
+import { serveCommand } from './commands/serve';
 
 class UsageError extends Error {}
 
@@ -474,7 +475,7 @@ dataCmd
   });
 
 // addCommand does not pass exitOverride down: set it so usage errors exit with 2 everywhere.
-for (const cmd of [sweepCommand(), reportCommand(), gradcamCommand(), robustnessCommand(), calibrateCommand()])
+for (const cmd of [sweepCommand(), reportCommand(), gradcamCommand(), robustnessCommand(), calibrateCommand(), serveCommand()])
   program.addCommand(cmd.exitOverride().showHelpAfterError('(run with --help for usage)'));
 
 export async function main(argv: string[]): Promise<number> {

@@ -7,6 +7,8 @@ import { sigmoid } from './metrics';
 import { CifakeModel, type CheckpointMeta } from './model';
 import { loadNative } from './native';
 import { resolveCheckpoint } from './train/run-dir';
+import { resolveModelTarget } from './pretrained';
+import { MILD_SUITE, perturbImages } from './robustness/perturb';
 import { packageVersion } from './version';
 
 /** Raw pixels: 32x32 RGB, interleaved (HWC, as sharp's .raw() gives) unless layout is 'chw'. */
@@ -25,6 +27,26 @@ export interface Prediction {
   label: 'REAL' | 'FAKE';
   pReal: number;
   pFake: number;
+  /** the model's logit divided by the temperature: pReal = sigmoid(logit) */
+  logit: number;
+  /** with `{ stability: true }`: P(REAL) over mild variants (JPEG 90, a 1-px shift, a mirror) */
+  stability?: Stability;
+}
+
+/** How much a prediction moves under mild variants of the image: a user-facing "unsure" signal. */
+export interface Stability {
+  variants: string[];
+  /** P(REAL) of each variant, in `variants` order */
+  pReal: number[];
+  /** max - min of P(REAL) over the image and its variants */
+  spread: number;
+  /** some variant gets the other label */
+  unstable: boolean;
+}
+
+export interface PredictOptions {
+  /** also classify mild variants and report the spread of P(REAL) (4x the work) */
+  stability?: boolean;
 }
 
 export interface ClassifierOptions {
@@ -38,6 +60,8 @@ export interface ClassifierOptions {
   threshold?: number;
   /** Resize images that are not 32x32 (bilinear), as `--resize` does for training data. Default true. */
   resize?: boolean;
+  /** P(REAL) = sigmoid(logit / temperature) (default: the temperature stored in the checkpoint by calibration, else 1). */
+  temperature?: number;
 }
 
 export interface ClassifierInfo {
@@ -129,7 +153,9 @@ export class Classifier {
   private readonly maxBatch: number;
   private readonly maxWaitMs: number;
   readonly threshold: number;
+  readonly temperature: number;
   private readonly resize: boolean;
+  private readonly batchListeners = new Set<(images: number) => void>();
 
   private constructor(
     private readonly model: CifakeModel,
@@ -141,18 +167,24 @@ export class Classifier {
     this.maxWaitMs = opts.maxWaitMs ?? 2;
     const trained = (meta.config as { threshold?: number } | undefined)?.threshold;
     this.threshold = opts.threshold ?? trained ?? 0.5;
+    this.temperature = opts.temperature ?? (meta as { calibration?: { temperature?: number } }).calibration?.temperature ?? 1;
     this.resize = opts.resize ?? true;
   }
 
-  /** Loads a run directory (the model the run ended with: best.pt if it restored it, else last.pt) or a checkpoint file. */
-  static async load(target: string, opts: ClassifierOptions = {}): Promise<Classifier> {
+  /**
+   * Loads a run directory (the model the run ended with: best.pt if it restored it, else last.pt), a
+   * checkpoint file, or with no target (or 'pretrained') the detector shipped in the package.
+   */
+  static async load(target?: string, opts: ClassifierOptions = {}): Promise<Classifier> {
     if (opts.maxBatch !== undefined && !(Number.isInteger(opts.maxBatch) && opts.maxBatch >= 1))
       throw new Error(`maxBatch: expected an integer >= 1, got ${opts.maxBatch}`);
     if (opts.threshold !== undefined && !(opts.threshold >= 0 && opts.threshold <= 1))
       throw new Error(`threshold: expected a number in [0, 1], got ${opts.threshold}`);
     if (opts.maxWaitMs !== undefined && !(opts.maxWaitMs >= 0 && Number.isFinite(opts.maxWaitMs)))
       throw new Error(`maxWaitMs: expected a finite number >= 0, got ${opts.maxWaitMs}`);
-    const checkpoint = resolveCheckpoint(target);
+    if (opts.temperature !== undefined && !(opts.temperature > 0 && Number.isFinite(opts.temperature)))
+      throw new Error(`temperature: expected a finite number > 0, got ${opts.temperature}`);
+    const checkpoint = resolveCheckpoint(resolveModelTarget(target));
     const { model, meta } = await CifakeModel.load(checkpoint, { device: opts.device ?? 'cpu', threads: opts.threads, withOptimizer: false });
     return new Classifier(model, meta, checkpoint, opts);
   }
@@ -209,9 +241,43 @@ export class Classifier {
     return out;
   }
 
-  private toPrediction(logit: number): Prediction {
+  private toPrediction(rawLogit: number): Prediction {
+    const logit = rawLogit / this.temperature;
     const pReal = sigmoid(logit);
-    return { label: pReal >= this.threshold ? 'REAL' : 'FAKE', pReal, pFake: 1 - pReal };
+    return { label: pReal >= this.threshold ? 'REAL' : 'FAKE', pReal, pFake: 1 - pReal, logit };
+  }
+
+  /** Calls `listener(images)` after every native inference call (for batch-size metrics); returns an unsubscribe function. */
+  onBatch(listener: (images: number) => void): () => void {
+    this.batchListeners.add(listener);
+    return () => this.batchListeners.delete(listener);
+  }
+
+  private async forward(images: Uint8Array): Promise<Float32Array> {
+    const logits = await this.native.predictLogits(images, this.maxBatch);
+    this.counters.nativeCalls++;
+    this.counters.images += logits.length;
+    for (const l of this.batchListeners) l(logits.length);
+    return logits;
+  }
+
+  private async withStability(images: Uint8Array, predictions: Prediction[]): Promise<Prediction[]> {
+    const variants = [...MILD_SUITE];
+    const perVariant: Float32Array[] = [];
+    for (const v of variants) perVariant.push(await this.forward(await perturbImages(images, v)));
+    return predictions.map((p, i) => {
+      const pReal = perVariant.map((l) => this.toPrediction(l[i]).pReal);
+      const all = [p.pReal, ...pReal];
+      return {
+        ...p,
+        stability: {
+          variants,
+          pReal,
+          spread: Math.max(...all) - Math.min(...all),
+          unstable: all.some((q) => q >= this.threshold !== p.pReal >= this.threshold),
+        },
+      };
+    });
   }
 
   /**
@@ -219,26 +285,31 @@ export class Classifier {
    * images: the first waits at most maxWaitMs for others, and while a batch runs the next one fills.
    * Rejects with ImageInputError for inputs that cannot be decoded.
    */
-  async predict(input: ImageInput): Promise<Prediction> {
+  async predict(input: ImageInput, opts: PredictOptions = {}): Promise<Prediction> {
     if (this.disposed) throw new Error(DISPOSED);
     const image = await this.decode([input]);
     if (this.disposed) throw new Error(DISPOSED);
-    return new Promise<Prediction>((resolve, reject) => {
+    const p = await new Promise<Prediction>((resolve, reject) => {
       this.queue.push({ image, resolve, reject });
       this.schedule();
     });
+    return opts.stability ? (await this.withStability(image, [p]))[0] : p;
   }
 
   /** Classifies many images in one native call (all or nothing: the first bad input rejects). */
-  async predictBatch(inputs: ImageInput[]): Promise<Prediction[]> {
-    const model = this.native;
+  async predictBatch(inputs: ImageInput[], opts: PredictOptions = {}): Promise<Prediction[]> {
+    if (this.disposed) throw new Error(DISPOSED);
     if (inputs.length === 0) return [];
     const images = await this.decode(inputs);
     if (this.disposed) throw new Error(DISPOSED);
-    this.counters.nativeCalls++;
-    const logits = await model.predictLogits(images, this.maxBatch);
-    this.counters.images += logits.length;
-    return Array.from(logits, (z) => this.toPrediction(z));
+    const predictions = Array.from(await this.forward(images), (z) => this.toPrediction(z));
+    return opts.stability ? this.withStability(images, predictions) : predictions;
+  }
+
+  /** Predictions for images already decoded to N x 3 x 32 x 32 uint8 (planar), in one native call. */
+  async predictDecoded(images: Uint8Array): Promise<Prediction[]> {
+    if (images.length % IMAGE_BYTES !== 0) throw new Error(`predictDecoded: ${images.length} bytes is not a whole number of 3 x 32 x 32 images`);
+    return Array.from(await this.forward(images), (z) => this.toPrediction(z));
   }
 
   /**
@@ -283,6 +354,7 @@ export class Classifier {
     call.then(
       (logits) => {
         this.counters.images += batch.length;
+        for (const l of this.batchListeners) l(batch.length);
         batch.forEach((p, i) => p.resolve(this.toPrediction(logits[i])));
       },
       (e: Error) => batch.forEach((p) => p.reject(e)),

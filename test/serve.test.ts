@@ -1,5 +1,6 @@
-// examples/server.ts: the HTTP service answers images with predictions and Grad-CAM, and every bad
-// request with a 4xx JSON error, without falling over.
+// cifake serve (src/serve): the HTTP service answers images with predictions and Grad-CAM, v2
+// tensors, metrics and its page, every bad request with a 4xx JSON error, overload with 503s, and
+// shuts down gracefully, without falling over.
 import { expect } from 'chai';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -7,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 
-import { createServer, listen } from '../examples/server';
+import { createServer, type CifakeServer } from '../src/serve';
 import { Classifier } from '../src/classifier';
 import { makeJpeg, makePng, makeWebp } from './data-helpers';
 import { tinyCheckpoint } from './helpers';
@@ -54,13 +55,13 @@ function request(base: string, method: string, urlPath: string, body?: Buffer | 
   });
 }
 
-describe('examples/server.ts', function () {
+describe('cifake serve', function () {
   this.timeout(60_000);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cifake-server-'));
   const ckpt = path.join(tmp, 'tiny.pt');
   const logs: string[] = [];
   let clf: Classifier;
-  let server: http.Server;
+  let svc: CifakeServer;
   let base: string;
   let jpeg: Buffer;
   let png: Buffer;
@@ -69,15 +70,14 @@ describe('examples/server.ts', function () {
   before(async () => {
     await tinyCheckpoint(ckpt);
     clf = await Classifier.load(ckpt, { threads: 1 });
-    server = createServer(clf, { maxBodyBytes: 64 * 1024, log: (l) => logs.push(l) });
-    base = await listen(server, 0, '127.0.0.1');
+    svc = createServer(clf, { maxBodyBytes: 64 * 1024, log: (l) => logs.push(l) });
+    base = await svc.listen(0, '127.0.0.1');
     jpeg = await makeJpeg(1);
     png = await makePng(2);
     webp = await makeWebp(3);
   });
   after(async () => {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    await svc.close(100);
     clf.dispose();
     fs.rmSync(tmp, { recursive: true, force: true });
   });
@@ -126,7 +126,7 @@ describe('examples/server.ts', function () {
     const h = r.json() as { status: string; model: { family: string; parameters: number; checkpoint: string }; stats: { images: number } };
     expect(h.status).to.equal('ok');
     expect(h.model.family).to.equal('lightweight');
-    expect(h.model.checkpoint).to.equal(ckpt);
+    expect(h.model.checkpoint).to.equal(path.basename(ckpt)); // no absolute paths
     expect(h.stats.images).to.be.greaterThan(0);
     expect((await request(base, 'HEAD', '/healthz')).status).to.equal(200);
   });
@@ -218,7 +218,7 @@ describe('examples/server.ts', function () {
 
   it('drops a client that stalls mid-upload after requestTimeoutMs (408)', async () => {
     const s = createServer(clf, { requestTimeoutMs: 400, log: () => {} });
-    const url = await listen(s);
+    const url = await s.listen();
     try {
       const t0 = Date.now();
       const status = await new Promise<number | string>((resolve) => {
@@ -233,15 +233,14 @@ describe('examples/server.ts', function () {
       expect(Date.now() - t0).to.be.below(5000);
       expect((await request(url, 'POST', '/classify', jpeg)).status).to.equal(200);
     } finally {
-      s.closeAllConnections();
-      await new Promise((r) => s.close(r));
+      await s.close(100);
     }
   });
 
   it('answers 503 once its classifier is disposed', async () => {
     const c = await Classifier.load(ckpt, { threads: 1 });
     const s = createServer(c, { log: () => {} });
-    const url = await listen(s);
+    const url = await s.listen();
     try {
       expect((await request(url, 'POST', '/classify', jpeg)).status).to.equal(200);
       c.dispose();
@@ -255,8 +254,7 @@ describe('examples/server.ts', function () {
         expect(r.json().error).to.match(/unloaded/);
       }
     } finally {
-      s.closeAllConnections();
-      await new Promise((r) => s.close(r));
+      await s.close(100);
     }
   });
 });

@@ -1,0 +1,6 @@
+// `cifake serve` as a library: mount the service in your own app.
+//   const clf = await Classifier.load();            // the shipped detector
+//   const svc = createServer(clf, { maxQueue: 64 });
+//   console.log(await svc.listen(8080));
+export { createServer, summarizeMap, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_PIXELS, type CifakeServer, type ServeOptions } from './server';
+export { ServeMetrics } from './metrics';
