@@ -247,4 +247,68 @@ export function nativeJpeg(): JpegBinding | null {
   return jpegBinding();
 }
 
-export const REAL_ZIP = process.env.CIFAKE_ZIP ?? '/work/shared/data/cifake-dev.zip';
+// ------------------------------------------------------------------------------------------------
+// The real CIFAKE data (never in the repository): found through an env var or next to the checkout.
+
+/** `../shared/data` beside the repository root (the checkout's sibling folder), where the dev data lives. */
+export const SHARED_DATA_DIR = path.resolve(__dirname, '..', '..', 'shared', 'data');
+const REAL_ZIP_NAME = 'cifake-dev.zip';
+const DUPLICATES_NAME = 'test-fake-duplicates.txt';
+
+export interface RealDataLocation {
+  /** The CIFAKE zip (or a CIFAKE folder), or null when there is none. */
+  path: string | null;
+  /** The folder that holds it (where the duplicates list is looked for); null with path. */
+  dir: string | null;
+  /** Where it was looked for, for skip messages. */
+  note: string;
+}
+
+/**
+ * Where the real CIFAKE data is: CIFAKE_DATA (the zip, or the folder holding cifake-dev.zip, or a
+ * CIFAKE folder with train/ and test/), else CIFAKE_ZIP (the zip), else ../shared/data/cifake-dev.zip
+ * from the repository root.
+ */
+export function realDataLocation(): RealDataLocation {
+  for (const name of ['CIFAKE_DATA', 'CIFAKE_ZIP'] as const) {
+    const v = process.env[name];
+    if (v === undefined || v === '') continue;
+    const abs = path.resolve(v);
+    const st = fs.statSync(abs, { throwIfNoEntry: false });
+    if (st === undefined) return { path: null, dir: null, note: `${name}=${v} does not exist` };
+    if (st.isDirectory()) {
+      const zip = path.join(abs, REAL_ZIP_NAME);
+      return fs.existsSync(zip) ? { path: zip, dir: abs, note: `${name}=${v}` } : { path: abs, dir: abs, note: `${name}=${v} (a CIFAKE folder)` };
+    }
+    return { path: abs, dir: path.dirname(abs), note: `${name}=${v}` };
+  }
+  const zip = path.join(SHARED_DATA_DIR, REAL_ZIP_NAME);
+  if (fs.existsSync(zip)) return { path: zip, dir: SHARED_DATA_DIR, note: zip };
+  return { path: null, dir: null, note: `${zip} not found; set CIFAKE_DATA to the CIFAKE zip or its folder` };
+}
+
+/** The real CIFAKE zip (or folder), or null when absent (see realDataLocation). */
+export function realDataPath(): string | null {
+  return realDataLocation().path;
+}
+
+/** test-fake-duplicates.txt beside the real data (else in ../shared/data), or null when absent. */
+export function duplicatesListPath(): string | null {
+  const { dir } = realDataLocation();
+  for (const d of [dir, SHARED_DATA_DIR]) {
+    if (d === null) continue;
+    const p = path.join(d, DUPLICATES_NAME);
+    if (fs.existsSync(p)) return p;
+  }
+  return null;
+}
+
+/** The real data's path for a test, or skips it with a message that says where it was looked for. */
+export function realDataOrSkip(ctx: Mocha.Context, what = 'this test'): string {
+  const loc = realDataLocation();
+  if (loc.path === null) {
+    console.log(`      (skipped ${what}: ${loc.note})`);
+    ctx.skip();
+  }
+  return loc.path as string;
+}
