@@ -509,6 +509,23 @@ async function expectation(ctx: SourceContext, o: Normalized): Promise<{ loc: Lo
   return { loc, exp: { sourcePath: ctx.path, fingerprint, split: o.split, options }, basePath };
 }
 
+/**
+ * A strict load fails on a cache that recorded skipped files, as a strict decode fails on the
+ * first bad file: the cache key does not include strict, so a non-strict run may have written it.
+ */
+function checkStrictCache(h: CacheHeader, binPath: string, o: Normalized): void {
+  if (!o.strict || h.skipped.count === 0) return;
+  const listed = h.skipped.files;
+  const first = listed[0] as SkippedFile | undefined;
+  const names = listed.slice(0, 5).map((f) => `${f.file}: ${f.reason}`);
+  if (h.skipped.count > names.length) names.push(`... and ${h.skipped.count - names.length} more`);
+  throw new DataError(
+    `${first?.file ?? h.source.path}: cannot decode image: ${first?.reason ?? 'unreadable'} (strict mode; the cache ${binPath} ` +
+      `records ${h.skipped.count} file${h.skipped.count === 1 ? '' : 's'} skipped when it was written: ${names.join('; ')})`,
+    first?.file ?? binPath,
+  );
+}
+
 function cacheMissNote(reason: string): string | undefined {
   return reason === 'no cache yet' ? undefined : `cache rebuilt: ${reason}`;
 }
@@ -528,6 +545,7 @@ export async function loadSplit(data: string, opts: LoadOptions): Promise<ImageS
     if (basePath !== null) {
       const c = await loadCache(basePath, exp);
       if ('header' in c) {
+        checkStrictCache(c.header, c.binPath, o);
         let set: ImageSet = {
           images: c.images,
           labels: c.labels,
@@ -631,6 +649,7 @@ async function openCachedSplit(ctx: SourceContext, o: Normalized): Promise<Split
   let note: string | undefined;
   const hit = 'header' in cached;
   if ('header' in cached) {
+    checkStrictCache(cached.header, cached.binPath, o);
     m = cached;
   } else {
     note = cacheMissNote(cached.reason);

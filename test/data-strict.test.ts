@@ -1,0 +1,78 @@
+// Strict loads (strict: true, CLI --strict) fail on a bad file whether the split is decoded now or
+// comes from a cache that a non-strict run wrote; symlinks that cannot be followed count as bad files.
+import { expect } from 'chai';
+import * as fs from 'node:fs';
+import { DataError, loadSplit, openSplit, prepare, setJpegBinding } from '../src/data';
+import { cifakeTree, nativeJpeg, TempDir, Tree, writeFolder, writeZip } from './data-helpers';
+
+async function rejects(p: Promise<unknown>): Promise<DataError> {
+  const e = await p.then(
+    () => null,
+    (x: unknown) => x,
+  );
+  expect(e, 'expected a DataError').to.be.instanceOf(DataError);
+  return e as DataError;
+}
+
+describe('data: strict mode with and without the cache', function () {
+  let tmp: TempDir;
+  let tree: Tree;
+  let bad: Tree;
+  before(async function () {
+    nativeJpeg();
+    tmp = new TempDir('cifake-data-strict');
+    tree = await cifakeTree({ train: { FAKE: 6, REAL: 5 }, test: { FAKE: 3, REAL: 3 } }, 11);
+    bad = new Map(tree);
+    bad.set('train/FAKE/bad-text.jpg', Buffer.from('not an image'));
+    bad.set('train/REAL/bad-truncated.jpg', (tree.get('train/REAL/0 (1).jpg') as Buffer).subarray(0, 150));
+  });
+  after(() => {
+    tmp.remove();
+    setJpegBinding(undefined);
+  });
+
+  for (const kind of ['zip', 'folder'] as const) {
+    it(`${kind}: a strict load fails on a cache a non-strict run wrote with skipped files, naming them`, async function () {
+      const data = kind === 'zip' ? writeZip(tmp.join('bad.zip'), bad) : writeFolder(tmp.join('bad-folder'), bad);
+      const cacheDir = tmp.join(`cache-${kind}`);
+      const uncached = await rejects(loadSplit(data, { split: 'train', cacheDir: false, strict: true }));
+      expect(uncached.message).to.match(/bad-text\.jpg: cannot decode image: .*\(strict mode\)/);
+
+      const lax = await loadSplit(data, { split: 'train', cacheDir });
+      expect(lax.summary.cache.written).to.equal(true);
+      expect(lax.summary.skipped.count).to.equal(2);
+
+      const fromCache = await rejects(loadSplit(data, { split: 'train', cacheDir, strict: true }));
+      expect(fromCache.message).to.match(/bad-text\.jpg: cannot decode image: .*strict mode/);
+      expect(fromCache.message).to.include('bad-truncated.jpg');
+      expect(fromCache.message).to.include(lax.summary.cache.path as string);
+      expect(fromCache.file).to.match(/bad-text\.jpg$/);
+      const viaHandle = await rejects(openSplit(data, { split: 'train', cacheDir, strict: true }));
+      expect(viaHandle.message).to.match(/bad-text\.jpg.*strict mode/);
+      const viaPrepare = await rejects(prepare(data, { splits: ['train'], cacheDir, strict: true }));
+      expect(viaPrepare.message).to.match(/bad-text\.jpg.*strict mode/);
+      const limited = await rejects(loadSplit(data, { split: 'train', cacheDir, strict: true, limit: 100 }));
+      expect(limited.message).to.match(/bad-text\.jpg.*strict mode/);
+
+      // The cache is still good for non-strict loads; a clean split's cache serves strict loads.
+      expect((await loadSplit(data, { split: 'train', cacheDir })).summary.cache.hit).to.equal(true);
+      await loadSplit(data, { split: 'test', cacheDir });
+      const strictTest = await loadSplit(data, { split: 'test', cacheDir, strict: true });
+      expect(strictTest.summary.cache.hit).to.equal(true);
+      expect(strictTest.count).to.equal(6);
+    });
+  }
+
+  it('rebuilds (does not trust) a cache header without its skipped-files record', async function () {
+    const zip = writeZip(tmp.join('norecord.zip'), bad);
+    const cacheDir = tmp.join('cache-norecord');
+    const s = await loadSplit(zip, { split: 'train', cacheDir });
+    const json = (s.summary.cache.path as string).replace(/\.bin$/, '.json');
+    const header = JSON.parse(fs.readFileSync(json, 'utf8')) as Record<string, unknown>;
+    delete header.skipped;
+    fs.writeFileSync(json, JSON.stringify(header));
+    const again = await loadSplit(zip, { split: 'train', cacheDir });
+    expect(again.summary.cache.hit).to.equal(false);
+    expect(again.summary.cache.note).to.match(/skipped-files record/);
+  });
+});
