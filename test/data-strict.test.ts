@@ -2,6 +2,7 @@
 // comes from a cache that a non-strict run wrote; symlinks that cannot be followed count as bad files.
 import { expect } from 'chai';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { DataError, loadSplit, openSplit, prepare, setJpegBinding } from '../src/data';
 import { cifakeTree, nativeJpeg, TempDir, Tree, writeFolder, writeZip } from './data-helpers';
 
@@ -74,5 +75,58 @@ describe('data: strict mode with and without the cache', function () {
     const again = await loadSplit(zip, { split: 'train', cacheDir });
     expect(again.summary.cache.hit).to.equal(false);
     expect(again.summary.cache.note).to.match(/skipped-files record/);
+  });
+});
+
+describe('data: symlinks in folders', function () {
+  let tmp: TempDir;
+  let tree: Tree;
+  before(async function () {
+    nativeJpeg();
+    tmp = new TempDir('cifake-data-symlinks');
+    tree = await cifakeTree({ train: { FAKE: 4, REAL: 4 } }, 12);
+  });
+  after(() => {
+    tmp.remove();
+    setJpegBinding(undefined);
+  });
+
+  it('lists dangling and looping symlinks as skipped (strict fails on them), follows good ones', async function () {
+    const root = writeFolder(tmp.join('links'), tree);
+    const fake = path.join(root, 'train', 'FAKE');
+    fs.symlinkSync(path.join(root, 'nowhere.jpg'), path.join(fake, 'dangling.jpg'));
+    fs.symlinkSync(path.join(fake, 'loop-b.jpg'), path.join(fake, 'loop-a.jpg'));
+    fs.symlinkSync(path.join(fake, 'loop-a.jpg'), path.join(fake, 'loop-b.jpg'));
+    fs.symlinkSync(path.join(fake, '0 (1).jpg'), path.join(fake, 'good-link.jpg'));
+    const s = await loadSplit(root, { split: 'train', cacheDir: false });
+    expect(s.summary.listed).to.equal(12);
+    expect(s.summary.counts).to.deep.equal({ FAKE: 5, REAL: 4 });
+    expect(s.files).to.include('train/FAKE/good-link.jpg');
+    const skipped = Object.fromEntries(s.summary.skipped.files.map((f) => [path.basename(f.file), f.reason]));
+    expect(Object.keys(skipped).sort()).to.deep.equal(['dangling.jpg', 'loop-a.jpg', 'loop-b.jpg']);
+    expect(skipped['dangling.jpg']).to.match(/dangling symlink|ENOENT/);
+    expect(skipped['loop-a.jpg']).to.match(/symlink loop|ELOOP/);
+    const e = await rejects(loadSplit(root, { split: 'train', cacheDir: false, strict: true }));
+    expect(e.message).to.match(/dangling\.jpg: cannot decode image: .*(dangling symlink|ENOENT).*\(strict mode\)/);
+    const cacheDir = tmp.join('cache-links');
+    await loadSplit(root, { split: 'train', cacheDir });
+    const cached = await rejects(loadSplit(root, { split: 'train', cacheDir, strict: true }));
+    expect(cached.message).to.match(/dangling\.jpg.*strict mode/);
+  });
+
+  it('lists dangling, self-looping and ancestor folder links as skipped instead of walking them', async function () {
+    const root = writeFolder(tmp.join('dirlinks'), tree);
+    fs.symlinkSync(path.join(root, 'no-such-dir'), path.join(root, 'train', 'REAL', 'gone'));
+    fs.symlinkSync(path.join(root, 'train', 'REAL', 'self'), path.join(root, 'train', 'REAL', 'self'));
+    // Two folder links back to an ancestor: without loop detection, 2^32 paths to walk.
+    fs.symlinkSync(path.join(root, 'train'), path.join(root, 'train', 'REAL', 'up1'));
+    fs.symlinkSync(path.join(root, 'train'), path.join(root, 'train', 'REAL', 'up2'));
+    const s = await loadSplit(root, { split: 'train', cacheDir: false });
+    expect(s.summary.counts).to.deep.equal({ FAKE: 4, REAL: 4 });
+    const skipped = Object.fromEntries(s.summary.skipped.files.map((f) => [path.basename(f.file), f.reason]));
+    expect(Object.keys(skipped).sort()).to.deep.equal(['gone', 'self', 'up1', 'up2']);
+    expect(skipped.up1).to.match(/symlink loop/);
+    const e = await rejects(loadSplit(root, { split: 'train', cacheDir: false, strict: true }));
+    expect(e.message).to.match(/train\/REAL\/gone: cannot decode image: dangling symlink/);
   });
 });
