@@ -10,11 +10,12 @@
 //        ?format=png        -> image/png triptych (original | Grad-CAM | overlay), prediction in X-Cifake-* headers
 //        ?target=pred|real|fake  ?method=gradcam|hirescam  ?layer=<name>  ?map=1 (adds the 32x32 map)
 //   GET  /healthz           -> {status, model, stats}
-// Errors are JSON {error} with a 4xx status (5xx only for faults of the service itself).
+// Errors are JSON {error} with a 4xx status (5xx only for faults of the service itself); an image
+// whose header declares more pixels than the classifier's maxPixels is refused undecoded with 413.
 //
 // Configuration: --model (or CIFAKE_MODEL), --port (PORT, default 8080; 0 = any free port),
 // --host (HOST, default 127.0.0.1), --device (CIFAKE_DEVICE, default cpu), --threads (CIFAKE_THREADS),
-// --max-body-mb (default 5). In an app, import from 'cifake-torch' instead of '../src'.
+// --max-body-mb (default 5), --max-pixels (width x height, default 4096 x 4096). In an app, import from 'cifake-torch' instead of '../src'.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
@@ -277,6 +278,10 @@ export function createHandler(clf: Classifier, opts: ServerOptions = {}): http.R
       let headers: Record<string, string> = {};
       if (e instanceof HttpError) {
         ({ status, message, headers } = e);
+      } else if (err?.code === 'ERR_CIFAKE_INPUT' && (e as { kind?: string }).kind === 'too-large') {
+        // The header declares more pixels than the classifier accepts: refused before decoding.
+        status = 413;
+        message = `image too large: ${err.message.replace(/^input\[0\] \(\d+ bytes\): /, '')}`;
       } else if (err?.code === 'ERR_CIFAKE_INPUT') {
         // The image could not be decoded: the client's fault. Name it as the client knows it.
         status = 400;
@@ -335,10 +340,11 @@ async function main(): Promise<void> {
       device: { type: 'string' },
       threads: { type: 'string' },
       'max-body-mb': { type: 'string' },
+      'max-pixels': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
-  const usage = 'usage: npx tsx examples/server.ts --model <runDir|checkpoint> [--port 8080] [--host 127.0.0.1] [--device cpu] [--threads N] [--max-body-mb 5]';
+  const usage = 'usage: npx tsx examples/server.ts --model <runDir|checkpoint> [--port 8080] [--host 127.0.0.1] [--device cpu] [--threads N] [--max-body-mb 5] [--max-pixels 16777216]';
   if (values.help) {
     console.log(usage);
     return;
@@ -354,10 +360,11 @@ async function main(): Promise<void> {
   const port = int('--port', values.port ?? process.env.PORT, 0, 65535) ?? 8080;
   const host = values.host ?? process.env.HOST ?? '127.0.0.1';
   const threads = int('--threads', values.threads ?? process.env.CIFAKE_THREADS, 1, 4096);
+  const maxPixels = int('--max-pixels', values['max-pixels'], 1, Number.MAX_SAFE_INTEGER);
   const maxBodyMb = Number(values['max-body-mb'] ?? 5);
   if (!(maxBodyMb > 0)) throw new Error(`--max-body-mb: expected a number > 0, got '${values['max-body-mb']}'`);
 
-  const clf = await Classifier.load(model, { device: values.device ?? process.env.CIFAKE_DEVICE ?? 'cpu', threads });
+  const clf = await Classifier.load(model, { device: values.device ?? process.env.CIFAKE_DEVICE ?? 'cpu', threads, maxPixels });
   const server = createServer(clf, { maxBodyBytes: Math.round(maxBodyMb * 1024 * 1024) });
   const url = await listen(server, port, host);
   const i = clf.info;

@@ -1,7 +1,7 @@
 // The embedding API: a trained detector in a Node app.
 //   const clf = await Classifier.load('runs/hoc');
 //   const { label, pReal } = await clf.predict(fs.readFileSync('cat.jpg'));
-import { decodeImages } from './data';
+import { checkMaxPixels, decodeImages, PREDICT_MAX_PIXELS } from './data/decode';
 import { explainImage, type ExplainMethod, type ExplainPngOptions, type ExplainTarget, type ImageExplanation } from './gradcam/explain';
 import { sigmoid } from './metrics';
 import { CifakeModel, type CheckpointMeta } from './model';
@@ -38,6 +38,11 @@ export interface ClassifierOptions {
   threshold?: number;
   /** Resize images that are not 32x32 (bilinear), as `--resize` does for training data. Default true. */
   resize?: boolean;
+  /**
+   * Encoded images whose header declares more pixels (width x height) are refused before decoding
+   * (ImageInputError with kind 'too-large'). Default 4096 x 4096 (PREDICT_MAX_PIXELS).
+   */
+  maxPixels?: number;
 }
 
 export interface ClassifierInfo {
@@ -74,7 +79,8 @@ interface Pending {
 /**
  * An input that cannot be classified (unreadable file, not an image, bad raw pixels): the caller's
  * fault, e.g. HTTP 400 in a service. `code` is 'ERR_CIFAKE_INPUT'; `index` is the input's position
- * in predictBatch (0 for predict), `input` names it (the path, or `input[i] (N bytes)`).
+ * in predictBatch (0 for predict), `input` names it (the path, or `input[i] (N bytes)`); `kind` is
+ * 'too-large' for an image over maxPixels (e.g. HTTP 413), else 'invalid'.
  */
 export class ImageInputError extends Error {
   readonly code = 'ERR_CIFAKE_INPUT';
@@ -82,6 +88,7 @@ export class ImageInputError extends Error {
     message: string,
     readonly index: number,
     readonly input: string,
+    readonly kind: 'invalid' | 'too-large' = 'invalid',
   ) {
     super(`${input}: ${message}`);
     this.name = 'ImageInputError';
@@ -130,6 +137,7 @@ export class Classifier {
   private readonly maxWaitMs: number;
   readonly threshold: number;
   private readonly resize: boolean;
+  private readonly maxPixels: number;
 
   private constructor(
     private readonly model: CifakeModel,
@@ -142,6 +150,7 @@ export class Classifier {
     const trained = (meta.config as { threshold?: number } | undefined)?.threshold;
     this.threshold = opts.threshold ?? trained ?? 0.5;
     this.resize = opts.resize ?? true;
+    this.maxPixels = opts.maxPixels ?? PREDICT_MAX_PIXELS;
   }
 
   /** Loads a run directory (the model the run ended with: best.pt if it restored it, else last.pt) or a checkpoint file. */
@@ -152,6 +161,7 @@ export class Classifier {
       throw new Error(`threshold: expected a number in [0, 1], got ${opts.threshold}`);
     if (opts.maxWaitMs !== undefined && !(opts.maxWaitMs >= 0 && Number.isFinite(opts.maxWaitMs)))
       throw new Error(`maxWaitMs: expected a finite number >= 0, got ${opts.maxWaitMs}`);
+    checkMaxPixels(opts.maxPixels, PREDICT_MAX_PIXELS, 'maxPixels');
     const checkpoint = resolveCheckpoint(target);
     const { model, meta } = await CifakeModel.load(checkpoint, { device: opts.device ?? 'cpu', threads: opts.threads, withOptimizer: false });
     return new Classifier(model, meta, checkpoint, opts);
@@ -196,12 +206,13 @@ export class Classifier {
     if (encoded.length) {
       const d = await decodeImages(
         encoded.map((e) => e.value),
-        { resize: this.resize },
+        { resize: this.resize, maxPixels: this.maxPixels },
       );
       if (d.errors.length) {
         const e = d.errors[0];
         const { index, value } = encoded[e.index];
-        throw new ImageInputError(e.message === 'empty file' && typeof value !== 'string' ? 'empty input (no image bytes)' : e.message, index, inputName(value, index));
+        const message = e.message === 'empty file' && typeof value !== 'string' ? 'empty input (no image bytes)' : e.message;
+        throw new ImageInputError(message, index, inputName(value, index), e.status === 'too-large' ? 'too-large' : 'invalid');
       }
       for (let k = 0; k < d.count; k++)
         out.set(d.images.subarray(k * IMAGE_BYTES, (k + 1) * IMAGE_BYTES), encoded[d.indices[k]].index * IMAGE_BYTES);

@@ -61,6 +61,45 @@ export async function makeWebp(seed: number, size = 32): Promise<Buffer> {
   return sharp(rawPixels(seed, size, size, 3), { raw: { width: size, height: size, channels: 3 } }).webp({ lossless: true }).toBuffer();
 }
 
+function pngChunk(type: string, data: Buffer): Buffer {
+  const head = Buffer.alloc(8);
+  head.writeUInt32BE(data.length, 0);
+  head.write(type, 4, 'latin1');
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), data])), 0);
+  return Buffer.concat([head, data, crc]);
+}
+
+/**
+ * A small PNG (a few hundred bytes) whose header declares width x height RGB pixels: only its
+ * first rows are present, so a decoder that trusts the header and decodes fails on the data.
+ */
+export function pngDeclaring(width: number, height: number): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 2; // RGB
+  const rows = zlib.deflateSync(Buffer.alloc(4 * (1 + 3 * width)));
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), pngChunk('IHDR', ihdr), pngChunk('IDAT', rows), pngChunk('IEND', Buffer.alloc(0))]);
+}
+
+/** A copy of a baseline JPEG whose frame header (SOF0) declares width x height instead. */
+export function jpegDeclaring(jpeg: Buffer, width: number, height: number): Buffer {
+  const out = Buffer.from(jpeg);
+  for (let i = 2; i + 9 < out.length; ) {
+    if (out[i] !== 0xff) throw new Error('jpegDeclaring: not a marker');
+    const marker = out[i + 1];
+    if (marker === 0xc0 || marker === 0xc2) {
+      out.writeUInt16BE(height, i + 5);
+      out.writeUInt16BE(width, i + 7);
+      return out;
+    }
+    i += 2 + out.readUInt16BE(i + 2);
+  }
+  throw new Error('jpegDeclaring: no SOF0/SOF2 marker');
+}
+
 /** HWC interleaved (channels 3 or 4) to CHW planes of the first three channels. */
 export function toChw(hwc: Uint8Array, channels: number, size = 32): Uint8Array {
   const plane = size * size;

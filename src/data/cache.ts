@@ -29,6 +29,8 @@ export interface CacheOptions {
   resize: boolean;
   size: number;
   classMap: NormalizedClassMap;
+  /** Only when not the default pixel limit. */
+  maxPixels?: number;
 }
 
 export interface CacheSection {

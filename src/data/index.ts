@@ -22,7 +22,7 @@ import {
   resolveCacheDir,
   Shard,
 } from './cache';
-import { decodeBatch, DecodeResult, DecodeScratch } from './decode';
+import { checkMaxPixels, decodeBatch, DEFAULT_MAX_PIXELS, DecodeResult, DecodeScratch } from './decode';
 import { DataError, errorMessage, EXPECTED_LAYOUT } from './errors';
 import { listSplits, normalizeClassMap, NormalizedClassMap, resolveSplit, SplitLayout } from './layout';
 import { checkSeed, limitIndices, orderByKey, subsetImageSet } from './split';
@@ -33,7 +33,7 @@ import { zipFingerprint } from './zip';
 
 export * from './types';
 export { DataError, EXPECTED_LAYOUT } from './errors';
-export { decodeImages, jpegBinding, setJpegBinding } from './decode';
+export { decodeImages, DEFAULT_MAX_PIXELS, jpegBinding, PREDICT_MAX_PIXELS, setJpegBinding } from './decode';
 export type { DecodeImagesOptions, DecodedImages, JpegBinding } from './decode';
 export { stratifiedSplit, stratifiedSplitIndices, subsetImageSet, limitIndices, seededKey } from './split';
 export { cacheInfo, clearCache, defaultCacheDir, CACHE_VERSION } from './cache';
@@ -56,6 +56,11 @@ export interface LoadOptions {
   limit?: number;
   /** Seed of the limit subset. Default 0. */
   seed?: number;
+  /**
+   * Files whose image header declares more pixels (width x height) are skipped undecoded (strict:
+   * an error), before any pixel is decoded. Default DEFAULT_MAX_PIXELS (8192 x 8192).
+   */
+  maxPixels?: number;
   onProgress?: ProgressCallback;
 }
 
@@ -73,6 +78,7 @@ interface Normalized {
   cacheDir: string | null;
   limit: number | null;
   seed: number;
+  maxPixels: number;
   onProgress?: ProgressCallback;
 }
 
@@ -89,12 +95,14 @@ function normalize(opts: LoadOptions): Normalized {
     cacheDir: resolveCacheDir(opts.cacheDir),
     limit: opts.limit ?? null,
     seed: checkSeed(opts.seed ?? 0, 'options.seed'),
+    maxPixels: checkMaxPixels(opts.maxPixels, DEFAULT_MAX_PIXELS, 'options.maxPixels'),
     onProgress: opts.onProgress,
   };
 }
 
 function cacheOptions(o: Normalized): CacheOptions {
-  return { resize: o.resize, size: IMAGE_SIZE, classMap: o.classMap };
+  // maxPixels changes which files are skipped; it joins the key only when not the default (older keys stay valid).
+  return { resize: o.resize, size: IMAGE_SIZE, classMap: o.classMap, ...(o.maxPixels !== DEFAULT_MAX_PIXELS ? { maxPixels: o.maxPixels } : {}) };
 }
 
 /** A zip or folder, opened lazily (a cache hit on a zip needs only its size and mtime). */
@@ -227,6 +235,7 @@ function judge(r: DecodeResult, e: Entry, source: DataSource, o: Normalized, tal
 
 interface DecodeInOrderOptions {
   resize: boolean;
+  maxPixels: number;
   /** Output slot for batch k (exactly `length` x IMAGE_BYTES bytes); default a new array per batch. */
   outFor?: (k: number, length: number) => Uint8Array;
   /** outFor reuses buffers in a ring of this size: decoding batch k waits until batch k - ring is consumed. */
@@ -265,7 +274,7 @@ async function decodeInOrder(source: DataSource, entries: readonly Entry[], opts
     );
     const gate = opts.ring !== undefined && k >= opts.ring ? consumedSignal(k - opts.ring).promise : undefined;
     const decoded = Promise.all([read, decodeChain, gate]).then(([bufs]) =>
-      decodeBatch(bufs, { resize: opts.resize }, { out: opts.outFor?.(k, batch.length), scratch }),
+      decodeBatch(bufs, { resize: opts.resize, maxPixels: opts.maxPixels }, { out: opts.outFor?.(k, batch.length), scratch }),
     );
     decodeChain = decoded.then(
       () => undefined,
@@ -326,8 +335,8 @@ async function ingestAll(
   const perClass = [0, 0];
   const decodeOpts: DecodeInOrderOptions =
     images !== null
-      ? { resize: o.resize, outFor: (k, n) => images.subarray(k * BATCH * IMAGE_BYTES, (k * BATCH + n) * IMAGE_BYTES) }
-      : { resize: o.resize, outFor: (k, n) => ring[k % 2].subarray(0, n * IMAGE_BYTES), ring: 2 };
+      ? { resize: o.resize, maxPixels: o.maxPixels, outFor: (k, n) => images.subarray(k * BATCH * IMAGE_BYTES, (k * BATCH + n) * IMAGE_BYTES) }
+      : { resize: o.resize, maxPixels: o.maxPixels, outFor: (k, n) => ring[k % 2].subarray(0, n * IMAGE_BYTES), ring: 2 };
   try {
     await decodeInOrder(source, entries, decodeOpts, async (k, batch, batchImages, results) => {
       const first = good;
@@ -421,7 +430,7 @@ async function ingestLimited(loc: Located, o: Normalized, limit: number): Promis
       for (const i of take) round.push(entries[i]);
     }
     if (round.length === 0) break;
-    await decodeInOrder(source, round, { resize: o.resize }, (_k, batch, images, results) => {
+    await decodeInOrder(source, round, { resize: o.resize, maxPixels: o.maxPixels }, (_k, batch, images, results) => {
       for (let i = 0; i < batch.length; i++) {
         if (!judge(results[i], batch[i], source, o, tally)) continue;
         chosen.push({ entry: batch[i], pixels: images.slice(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES) });
