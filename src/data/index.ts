@@ -62,10 +62,12 @@ export interface LoadOptions {
    */
   maxPixels?: number;
   onProgress?: ProgressCallback;
+  /** Aborting stops the decode within a batch of files; the promise rejects with the signal's reason (an AbortError). */
+  signal?: AbortSignal;
 }
 
-/** Files decoded per batch (per pair of native calls). */
-const BATCH = 2048;
+/** Files decoded per batch (per pair of native calls); an abort stops within one batch. */
+export const BATCH = 2048;
 /** Batches read ahead of the one being consumed. */
 const READ_AHEAD = 3;
 const MAX_LISTED = 50;
@@ -80,6 +82,7 @@ interface Normalized {
   seed: number;
   maxPixels: number;
   onProgress?: ProgressCallback;
+  signal?: AbortSignal;
 }
 
 function normalize(opts: LoadOptions): Normalized {
@@ -87,6 +90,7 @@ function normalize(opts: LoadOptions): Normalized {
   if (typeof opts.split !== 'string' || opts.split === '') throw new DataError('options.split must be a non-empty string such as "train" or "test"');
   if (opts.limit !== undefined && (!Number.isInteger(opts.limit) || opts.limit < 1)) throw new DataError(`options.limit must be a positive integer, got ${opts.limit}`);
   if (opts.cacheDir !== undefined && opts.cacheDir !== false && typeof opts.cacheDir !== 'string') throw new DataError('options.cacheDir must be a path or false');
+  if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) throw new DataError('options.signal must be an AbortSignal');
   return {
     split: opts.split,
     resize: opts.resize === true,
@@ -97,6 +101,7 @@ function normalize(opts: LoadOptions): Normalized {
     seed: checkSeed(opts.seed ?? 0, 'options.seed'),
     maxPixels: checkMaxPixels(opts.maxPixels, DEFAULT_MAX_PIXELS, 'options.maxPixels'),
     onProgress: opts.onProgress,
+    signal: opts.signal,
   };
 }
 
@@ -236,10 +241,16 @@ function judge(r: DecodeResult, e: Entry, source: DataSource, o: Normalized, tal
 interface DecodeInOrderOptions {
   resize: boolean;
   maxPixels: number;
+  /** Checked before each batch is decoded and consumed (and per file on the sharp path). */
+  signal?: AbortSignal;
   /** Output slot for batch k (exactly `length` x IMAGE_BYTES bytes); default a new array per batch. */
   outFor?: (k: number, length: number) => Uint8Array;
   /** outFor reuses buffers in a ring of this size: decoding batch k waits until batch k - ring is consumed. */
   ring?: number;
+}
+
+function decodeOptions(o: Normalized): DecodeInOrderOptions {
+  return { resize: o.resize, maxPixels: o.maxPixels, signal: o.signal };
 }
 
 type Consume = (k: number, batch: readonly Entry[], images: Uint8Array, results: DecodeResult[]) => Promise<void> | void;
@@ -247,9 +258,13 @@ type Consume = (k: number, batch: readonly Entry[], images: Uint8Array, results:
 /**
  * Reads and decodes entries in order, BATCH at a time, and hands each batch to `consume` in order.
  * Reads run READ_AHEAD batches ahead (into reused arenas); batch k + 1 is decoded while batch k is
- * consumed. Decodes are serialized (each one already uses both cores).
+ * consumed. Decodes are serialized (each one already uses both cores). On an abort (or any error)
+ * no further batch is decoded, and the work in flight settles before this rejects.
  */
 async function decodeInOrder(source: DataSource, entries: readonly Entry[], opts: DecodeInOrderOptions, consume: Consume): Promise<void> {
+  const { signal } = opts;
+  signal?.throwIfAborted();
+  let stopped = false;
   const nBatches = Math.ceil(entries.length / BATCH);
   const arenas = Array.from({ length: READ_AHEAD + 1 }, () => new ReadArena());
   const scratch = new DecodeScratch();
@@ -273,9 +288,11 @@ async function decodeInOrder(source: DataSource, entries: readonly Entry[], opts
       arena,
     );
     const gate = opts.ring !== undefined && k >= opts.ring ? consumedSignal(k - opts.ring).promise : undefined;
-    const decoded = Promise.all([read, decodeChain, gate]).then(([bufs]) =>
-      decodeBatch(bufs, { resize: opts.resize, maxPixels: opts.maxPixels }, { out: opts.outFor?.(k, batch.length), scratch }),
-    );
+    const decoded = Promise.all([read, decodeChain, gate]).then(([bufs]) => {
+      if (stopped) throw new Error('decode stopped'); // never seen: only settled in the finally below
+      signal?.throwIfAborted();
+      return decodeBatch(bufs, { resize: opts.resize, maxPixels: opts.maxPixels, signal }, { out: opts.outFor?.(k, batch.length), scratch });
+    });
     decodeChain = decoded.then(
       () => undefined,
       () => undefined,
@@ -284,12 +301,21 @@ async function decodeInOrder(source: DataSource, entries: readonly Entry[], opts
     return decoded;
   };
   const pending: Array<Promise<{ images: Uint8Array; results: DecodeResult[] }>> = [];
-  for (let k = 0; k < Math.min(READ_AHEAD, nBatches); k++) pending.push(start(k));
-  for (let k = 0; k < nBatches; k++) {
-    const { images, results } = await pending[k];
-    if (k + READ_AHEAD < nBatches) pending.push(start(k + READ_AHEAD));
-    await consume(k, entries.slice(k * BATCH, (k + 1) * BATCH), images, results);
-    consumedSignal(k).resolve();
+  try {
+    for (let k = 0; k < Math.min(READ_AHEAD, nBatches); k++) pending.push(start(k));
+    for (let k = 0; k < nBatches; k++) {
+      const { images, results } = await pending[k];
+      signal?.throwIfAborted();
+      if (k + READ_AHEAD < nBatches) pending.push(start(k + READ_AHEAD));
+      await consume(k, entries.slice(k * BATCH, (k + 1) * BATCH), images, results);
+      consumedSignal(k).resolve();
+    }
+  } finally {
+    // Early exit: release the gated batches (they stop before decoding) and let reads settle
+    // before the caller closes the source.
+    stopped = true;
+    for (const c of consumed) c?.resolve();
+    await Promise.allSettled(pending);
   }
 }
 
@@ -335,8 +361,8 @@ async function ingestAll(
   const perClass = [0, 0];
   const decodeOpts: DecodeInOrderOptions =
     images !== null
-      ? { resize: o.resize, maxPixels: o.maxPixels, outFor: (k, n) => images.subarray(k * BATCH * IMAGE_BYTES, (k * BATCH + n) * IMAGE_BYTES) }
-      : { resize: o.resize, maxPixels: o.maxPixels, outFor: (k, n) => ring[k % 2].subarray(0, n * IMAGE_BYTES), ring: 2 };
+      ? { ...decodeOptions(o), outFor: (k, n) => images.subarray(k * BATCH * IMAGE_BYTES, (k * BATCH + n) * IMAGE_BYTES) }
+      : { ...decodeOptions(o), outFor: (k, n) => ring[k % 2].subarray(0, n * IMAGE_BYTES), ring: 2 };
   try {
     await decodeInOrder(source, entries, decodeOpts, async (k, batch, batchImages, results) => {
       const first = good;
@@ -430,7 +456,7 @@ async function ingestLimited(loc: Located, o: Normalized, limit: number): Promis
       for (const i of take) round.push(entries[i]);
     }
     if (round.length === 0) break;
-    await decodeInOrder(source, round, { resize: o.resize, maxPixels: o.maxPixels }, (_k, batch, images, results) => {
+    await decodeInOrder(source, round, decodeOptions(o), (_k, batch, images, results) => {
       for (let i = 0; i < batch.length; i++) {
         if (!judge(results[i], batch[i], source, o, tally)) continue;
         chosen.push({ entry: batch[i], pixels: images.slice(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES) });
@@ -545,6 +571,7 @@ function cacheMissNote(reason: string): string | undefined {
  */
 export async function loadSplit(data: string, opts: LoadOptions): Promise<ImageSet> {
   const o = normalize(opts);
+  o.signal?.throwIfAborted();
   const ctx = await SourceContext.create(data);
   const t0 = process.hrtime.bigint();
   const seconds = (): number => Number(process.hrtime.bigint() - t0) / 1e9;
@@ -649,6 +676,7 @@ export async function openSplit(data: string, opts: LoadOptions): Promise<SplitH
 
 /** openSplit on an open source (cacheDir set, no limit). Leaves the source open. */
 async function openCachedSplit(ctx: SourceContext, o: Normalized): Promise<SplitHandle> {
+  o.signal?.throwIfAborted();
   const t0 = process.hrtime.bigint();
   const seconds = (): number => Number(process.hrtime.bigint() - t0) / 1e9;
   const { loc: located, exp, basePath } = await expectation(ctx, o);
