@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { JpegBinding, loadSplit, openSplit, prepare, setJpegBinding } from '../src/data';
-import { BATCH } from '../src/data/index';
+import { BATCH } from '../src/data/ingest';
 import { makeJpeg, TempDir, Tree, writeFolder, writeZip } from './data-helpers';
 
 /** writeFolder for a tree of identical files: one written, the others hard links (writes are slow here). */
