@@ -22,19 +22,9 @@ import sharp from 'sharp';
 import * as fs from 'node:fs';
 import { DataError, errorMessage } from './errors';
 import { mapLimit, ReadResult } from './source';
-import { IMAGE_SIZE } from './types';
+import { IMAGE_SIZE, JpegBinding } from './types';
 
-export interface JpegBatchResult {
-  images: Uint8Array;
-  status: Int32Array;
-  messages: string[];
-}
-
-/** What the native addon exports (native/jpeg_binding.cc). */
-export interface JpegBinding {
-  /** With `out`, the images are written there (and returned as `images`). */
-  decodeJpegBatch(blob: Uint8Array, offsets: Uint32Array, size: number, out?: Uint8Array): Promise<JpegBatchResult>;
-}
+export type { JpegBatchResult, JpegBinding } from './types';
 
 /** Status codes of decodeJpegBatch (cifake::JpegStatus). */
 export const NativeJpegStatus = { Ok: 0, Corrupt: 1, WrongSize: 2, Unsupported: 3 } as const;

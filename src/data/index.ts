@@ -4,7 +4,7 @@
 export * from './types';
 export { DataError, EXPECTED_LAYOUT } from './errors';
 export { decodeImages, DEFAULT_MAX_PIXELS, jpegBinding, PREDICT_MAX_PIXELS, setJpegBinding } from './decode';
-export type { DecodeImagesOptions, DecodedImages, JpegBinding } from './decode';
+export type { DecodeImagesOptions, DecodedImages } from './decode';
 export { stratifiedSplit, stratifiedSplitIndices, subsetImageSet, limitIndices, seededKey } from './split';
 export { cacheInfo, clearCache, defaultCacheDir, CACHE_VERSION } from './cache';
 export type { CacheEntryInfo, CacheHeader, Shard } from './cache';
