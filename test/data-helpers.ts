@@ -5,7 +5,18 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import sharp from 'sharp';
-import { jpegBinding, JpegBinding, setJpegBinding } from '../src/data';
+import { expect } from 'chai';
+import { DataError, jpegBinding, JpegBinding, setJpegBinding } from '../src/data';
+
+/** The DataError a promise rejects with (fails the test when it resolves or rejects otherwise). */
+export async function dataErrorOf(p: Promise<unknown>): Promise<DataError> {
+  const e = await p.then(
+    () => null,
+    (x: unknown) => x,
+  );
+  expect(e, 'expected a DataError').to.be.instanceOf(DataError);
+  return e as DataError;
+}
 
 /** Deterministic PRNG (mulberry32). */
 export function rng(seed: number): () => number {

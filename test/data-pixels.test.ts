@@ -2,17 +2,8 @@
 // pixel is decoded, with an error that names the file; the limit is an option (maxPixels).
 import { expect } from 'chai';
 import * as fs from 'node:fs';
-import { DataError, decodeImages, DEFAULT_MAX_PIXELS, loadSplit, PREDICT_MAX_PIXELS, setJpegBinding } from '../src/data';
-import { cifakeTree, jpegDeclaring, makeJpeg, makePng, nativeJpeg, pngDeclaring, TempDir, Tree, writeFolder, writeZip } from './data-helpers';
-
-async function rejects(p: Promise<unknown>): Promise<DataError> {
-  const e = await p.then(
-    () => null,
-    (x: unknown) => x,
-  );
-  expect(e, 'expected a DataError').to.be.instanceOf(DataError);
-  return e as DataError;
-}
+import { decodeImages, DEFAULT_MAX_PIXELS, loadSplit, PREDICT_MAX_PIXELS, setJpegBinding } from '../src/data';
+import { cifakeTree, dataErrorOf, jpegDeclaring, makeJpeg, makePng, nativeJpeg, pngDeclaring, TempDir, Tree, writeFolder, writeZip } from './data-helpers';
 
 describe('data: pixel limit (image bombs)', function () {
   let tmp: TempDir;
@@ -48,7 +39,7 @@ describe('data: pixel limit (image bombs)', function () {
       expect(d.errors[0].message).to.equal('image is 16000x16000 (256000000 pixels), over the limit of 16777216 pixels (4096x4096) (maxPixels)');
       const file = tmp.join(`bomb-${decoder}.png`);
       fs.writeFileSync(file, bomb);
-      const e = await rejects(decodeImages([file], { resize: true, strict: true }));
+      const e = await dataErrorOf(decodeImages([file], { resize: true, strict: true }));
       expect(e.message).to.match(/bomb-(sharp|native)\.png: image is 16000x16000 .*over the limit/);
       expect(e.file).to.equal(file);
     });
@@ -65,7 +56,7 @@ describe('data: pixel limit (image bombs)', function () {
     const trusted = await decodeImages([bomb], { resize: true, maxPixels: 16000 * 16000 });
     expect(trusted.errors.map((e) => e.status)).to.deep.equal(['corrupt']);
     for (const bad of [0, -5, 1.5, Number.NaN]) {
-      const e = await rejects(decodeImages([png64], { maxPixels: bad }));
+      const e = await dataErrorOf(decodeImages([png64], { maxPixels: bad }));
       expect(e.message).to.match(/options\.maxPixels must be a positive integer/);
     }
   });
@@ -81,7 +72,7 @@ describe('data: pixel limit (image bombs)', function () {
       expect(s.summary.skipped.files.map((f) => [f.file.replace(/\\/g, '/').split(/[:/]train\//).pop(), f.reason])).to.deep.equal([
         ['FAKE/bomb.png', 'image is 16000x16000 (256000000 pixels), over the limit of 67108864 pixels (8192x8192) (maxPixels)'],
       ]);
-      const strict = await rejects(loadSplit(data, { split: 'train', cacheDir: false, resize: true, strict: true }));
+      const strict = await dataErrorOf(loadSplit(data, { split: 'train', cacheDir: false, resize: true, strict: true }));
       expect(strict.message).to.match(/train\/FAKE\/bomb\.png: cannot decode image: image is 16000x16000 .*over the limit.*\(strict mode\)/);
       const low = await loadSplit(data, { split: 'train', cacheDir: false, resize: true, maxPixels: 32 * 32 });
       expect(low.summary.skipped.count).to.equal(2);
@@ -92,7 +83,7 @@ describe('data: pixel limit (image bombs)', function () {
     const b = await loadSplit(folder, { split: 'train', cacheDir, resize: true, maxPixels: 32 * 32 });
     expect(b.summary.cache.path).to.not.equal(a.summary.cache.path);
     expect([a.summary.skipped.count, b.summary.skipped.count]).to.deep.equal([1, 2]);
-    const e = await rejects(loadSplit(folder, { split: 'train', maxPixels: 0 }));
+    const e = await dataErrorOf(loadSplit(folder, { split: 'train', maxPixels: 0 }));
     expect(e.message).to.match(/options\.maxPixels must be a positive integer/);
   });
 });

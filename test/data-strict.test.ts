@@ -3,17 +3,8 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DataError, loadSplit, openSplit, prepare, setJpegBinding } from '../src/data';
-import { cifakeTree, nativeJpeg, TempDir, Tree, writeFolder, writeZip } from './data-helpers';
-
-async function rejects(p: Promise<unknown>): Promise<DataError> {
-  const e = await p.then(
-    () => null,
-    (x: unknown) => x,
-  );
-  expect(e, 'expected a DataError').to.be.instanceOf(DataError);
-  return e as DataError;
-}
+import { loadSplit, openSplit, prepare, setJpegBinding } from '../src/data';
+import { cifakeTree, dataErrorOf, nativeJpeg, TempDir, Tree, writeFolder, writeZip } from './data-helpers';
 
 describe('data: strict mode with and without the cache', function () {
   let tmp: TempDir;
@@ -36,23 +27,23 @@ describe('data: strict mode with and without the cache', function () {
     it(`${kind}: a strict load fails on a cache a non-strict run wrote with skipped files, naming them`, async function () {
       const data = kind === 'zip' ? writeZip(tmp.join('bad.zip'), bad) : writeFolder(tmp.join('bad-folder'), bad);
       const cacheDir = tmp.join(`cache-${kind}`);
-      const uncached = await rejects(loadSplit(data, { split: 'train', cacheDir: false, strict: true }));
+      const uncached = await dataErrorOf(loadSplit(data, { split: 'train', cacheDir: false, strict: true }));
       expect(uncached.message).to.match(/bad-text\.jpg: cannot decode image: .*\(strict mode\)/);
 
       const lax = await loadSplit(data, { split: 'train', cacheDir });
       expect(lax.summary.cache.written).to.equal(true);
       expect(lax.summary.skipped.count).to.equal(2);
 
-      const fromCache = await rejects(loadSplit(data, { split: 'train', cacheDir, strict: true }));
+      const fromCache = await dataErrorOf(loadSplit(data, { split: 'train', cacheDir, strict: true }));
       expect(fromCache.message).to.match(/bad-text\.jpg: cannot decode image: .*strict mode/);
       expect(fromCache.message).to.include('bad-truncated.jpg');
       expect(fromCache.message).to.include(lax.summary.cache.path as string);
       expect(fromCache.file).to.match(/bad-text\.jpg$/);
-      const viaHandle = await rejects(openSplit(data, { split: 'train', cacheDir, strict: true }));
+      const viaHandle = await dataErrorOf(openSplit(data, { split: 'train', cacheDir, strict: true }));
       expect(viaHandle.message).to.match(/bad-text\.jpg.*strict mode/);
-      const viaPrepare = await rejects(prepare(data, { splits: ['train'], cacheDir, strict: true }));
+      const viaPrepare = await dataErrorOf(prepare(data, { splits: ['train'], cacheDir, strict: true }));
       expect(viaPrepare.message).to.match(/bad-text\.jpg.*strict mode/);
-      const limited = await rejects(loadSplit(data, { split: 'train', cacheDir, strict: true, limit: 100 }));
+      const limited = await dataErrorOf(loadSplit(data, { split: 'train', cacheDir, strict: true, limit: 100 }));
       expect(limited.message).to.match(/bad-text\.jpg.*strict mode/);
 
       // The cache is still good for non-strict loads; a clean split's cache serves strict loads.
@@ -106,11 +97,11 @@ describe('data: symlinks in folders', function () {
     expect(Object.keys(skipped).sort()).to.deep.equal(['dangling.jpg', 'loop-a.jpg', 'loop-b.jpg']);
     expect(skipped['dangling.jpg']).to.match(/dangling symlink|ENOENT/);
     expect(skipped['loop-a.jpg']).to.match(/symlink loop|ELOOP/);
-    const e = await rejects(loadSplit(root, { split: 'train', cacheDir: false, strict: true }));
+    const e = await dataErrorOf(loadSplit(root, { split: 'train', cacheDir: false, strict: true }));
     expect(e.message).to.match(/dangling\.jpg: cannot decode image: .*(dangling symlink|ENOENT).*\(strict mode\)/);
     const cacheDir = tmp.join('cache-links');
     await loadSplit(root, { split: 'train', cacheDir });
-    const cached = await rejects(loadSplit(root, { split: 'train', cacheDir, strict: true }));
+    const cached = await dataErrorOf(loadSplit(root, { split: 'train', cacheDir, strict: true }));
     expect(cached.message).to.match(/dangling\.jpg.*strict mode/);
   });
 
@@ -126,7 +117,7 @@ describe('data: symlinks in folders', function () {
     const skipped = Object.fromEntries(s.summary.skipped.files.map((f) => [path.basename(f.file), f.reason]));
     expect(Object.keys(skipped).sort()).to.deep.equal(['gone', 'self', 'up1', 'up2']);
     expect(skipped.up1).to.match(/symlink loop/);
-    const e = await rejects(loadSplit(root, { split: 'train', cacheDir: false, strict: true }));
+    const e = await dataErrorOf(loadSplit(root, { split: 'train', cacheDir: false, strict: true }));
     expect(e.message).to.match(/train\/REAL\/gone: cannot decode image: dangling symlink/);
   });
 });

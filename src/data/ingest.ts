@@ -12,7 +12,7 @@ import { checkMaxPixels, decodeBatch, DEFAULT_MAX_PIXELS, DecodeResult, DecodeSc
 import { DataError, errorMessage } from './errors';
 import { normalizeClassMap, NormalizedClassMap, resolveSplit, SplitLayout } from './layout';
 import { checkSeed, orderByKey } from './split';
-import { openSource } from './open';
+import { openSource, statSource } from './open';
 import { compareStrings, DataSource, ReadArena, SourceFile } from './source';
 import { CLASS_NAMES, ClassMap, ClassName, IMAGE_BYTES, IMAGE_SIZE, Label, ProgressCallback, SkippedFile } from './types';
 import { zipFingerprint } from './zip';
@@ -97,16 +97,8 @@ export class SourceContext {
 
   static async create(data: string): Promise<SourceContext> {
     if (typeof data !== 'string' || data === '') throw new DataError('data must be the path of a CIFAKE zip or folder');
-    const abs = path.resolve(data);
-    let st: fs.Stats;
-    try {
-      st = await fs.promises.stat(abs);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new DataError(code === 'ENOENT' ? `data not found: ${abs} (expected a CIFAKE zip or a folder)` : `cannot read ${abs}: ${errorMessage(e)}`, abs);
-    }
-    if (!st.isDirectory() && !st.isFile()) throw new DataError(`${abs} is neither a zip file nor a folder`, abs);
-    return new SourceContext(abs, st.isDirectory() ? 'folder' : 'zip', st);
+    const { abs, st, kind } = await statSource(data);
+    return new SourceContext(abs, kind, st);
   }
 
   open(): Promise<DataSource> {

@@ -304,6 +304,12 @@ export async function synthesize(outDir: string, opts: SynthOptions = {}): Promi
   return { root, counts };
 }
 
+/** A rename failed because its destination is occupied (by another writer's set, or a leftover). */
+function isOccupied(e: unknown): boolean {
+  const code = errCode(e);
+  return code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'EPERM' || code === 'EACCES' || code === 'EISDIR';
+}
+
 /** Move the finished `tmp` into place at `root`, tolerating concurrent writers. */
 async function commitDir(tmp: string, root: string, o: ResolvedOptions, tag: string): Promise<void> {
   for (let attempt = 0; attempt < 5; attempt++) {
@@ -311,8 +317,7 @@ async function commitDir(tmp: string, root: string, o: ResolvedOptions, tag: str
       await fsp.rename(tmp, root);
       return;
     } catch (e) {
-      const code = errCode(e);
-      if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'EPERM' && code !== 'EACCES' && code !== 'EISDIR') throw e;
+      if (!isOccupied(e)) throw e;
       if (!(await exists(root))) continue;
     }
     // `root` is occupied. If another process just put an identical complete
@@ -332,8 +337,7 @@ async function commitDir(tmp: string, root: string, o: ResolvedOptions, tag: str
       await fsp.rename(tmp, root);
       return;
     } catch (e) {
-      const code = errCode(e);
-      if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'EPERM' && code !== 'EACCES' && code !== 'EISDIR') throw e;
+      if (!isOccupied(e)) throw e;
     } finally {
       await fsp.rm(old, { recursive: true, force: true });
     }
