@@ -8,9 +8,10 @@
 // 3. with --cold-load, in a fresh process, loadSplit('train') into an empty cache (decode + keep
 //    the images in memory + write the cache), as a first training run does.
 //
-// zip defaults to $CIFAKE_ZIP, else /work/shared/data/cifake-dev.zip. The cache goes to a new
-// temporary folder, removed afterwards unless --keep (~340 MB for CIFAKE). --addon loads
-// decodeJpegBatch from another .node file (e.g. a standalone build of native/jpeg*.cc).
+// zip defaults to $CIFAKE_DATA, else $CIFAKE_ZIP, else ../shared/data/cifake-dev.zip from the
+// repository root. The cache goes to a new temporary folder, removed afterwards unless --keep
+// (~340 MB for CIFAKE). --addon loads decodeJpegBatch from another .node file (e.g. a standalone
+// build of native/jpeg*.cc).
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -40,9 +41,9 @@ function child(zip: string, cacheDir: string, addon: string | undefined): void {
 
 async function main(): Promise<void> {
   const positional = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !(i > 0 && ['--addon', '--load'].includes(all[i - 1])));
-  const zip = path.resolve(positional[0] ?? process.env.CIFAKE_ZIP ?? '/work/shared/data/cifake-dev.zip');
+  const zip = path.resolve(positional[0] ?? process.env.CIFAKE_DATA ?? process.env.CIFAKE_ZIP ?? path.resolve(__dirname, '..', '..', 'shared', 'data', 'cifake-dev.zip'));
   if (!fs.existsSync(zip)) {
-    console.error(`bench/ingest: ${zip} not found (pass a zip or set CIFAKE_ZIP)`);
+    console.error(`bench/ingest: ${zip} not found (pass a zip or set CIFAKE_DATA)`);
     process.exit(2);
   }
   const addon = arg('--addon');

@@ -6,8 +6,8 @@
 import { Classifier, createServer } from '../src';
 
 async function main(): Promise<void> {
-  const clf = await Classifier.load(process.argv[2]);
-  const svc = createServer(clf, { maxQueue: 64, maxPixels: 4096 * 4096 });
+  const clf = await Classifier.load(process.argv[2], { maxPixels: 4096 * 4096 });
+  const svc = createServer(clf, { maxQueue: 64 });
   console.log(`listening on ${await svc.listen(Number(process.env.PORT ?? 8080))}`);
   process.once('SIGTERM', () => void svc.close().then(() => clf.dispose()));
   process.once('SIGINT', () => void svc.close().then(() => clf.dispose()));

@@ -1,7 +1,7 @@
 // The embedding API: a trained detector in a Node app.
 //   const clf = await Classifier.load('runs/hoc');
 //   const { label, pReal } = await clf.predict(fs.readFileSync('cat.jpg'));
-import { decodeImages } from './data';
+import { checkMaxPixels, decodeImages, PREDICT_MAX_PIXELS } from './data/decode';
 import { explainImage, type ExplainMethod, type ExplainPngOptions, type ExplainTarget, type ImageExplanation } from './gradcam/explain';
 import { sigmoid } from './metrics';
 import { CifakeModel, type CheckpointMeta } from './model';
@@ -62,6 +62,11 @@ export interface ClassifierOptions {
   resize?: boolean;
   /** P(REAL) = sigmoid(logit / temperature) (default: the temperature stored in the checkpoint by calibration, else 1). */
   temperature?: number;
+  /**
+   * Encoded images whose header declares more pixels (width x height) are refused before decoding
+   * (ImageInputError with kind 'too-large'). Default 4096 x 4096 (PREDICT_MAX_PIXELS).
+   */
+  maxPixels?: number;
 }
 
 export interface ClassifierInfo {
@@ -98,7 +103,8 @@ interface Pending {
 /**
  * An input that cannot be classified (unreadable file, not an image, bad raw pixels): the caller's
  * fault, e.g. HTTP 400 in a service. `code` is 'ERR_CIFAKE_INPUT'; `index` is the input's position
- * in predictBatch (0 for predict), `input` names it (the path, or `input[i] (N bytes)`).
+ * in predictBatch (0 for predict), `input` names it (the path, or `input[i] (N bytes)`); `kind` is
+ * 'too-large' for an image over maxPixels (e.g. HTTP 413), else 'invalid'.
  */
 export class ImageInputError extends Error {
   readonly code = 'ERR_CIFAKE_INPUT';
@@ -106,6 +112,7 @@ export class ImageInputError extends Error {
     message: string,
     readonly index: number,
     readonly input: string,
+    readonly kind: 'invalid' | 'too-large' = 'invalid',
   ) {
     super(`${input}: ${message}`);
     this.name = 'ImageInputError';
@@ -156,6 +163,7 @@ export class Classifier {
   readonly temperature: number;
   private readonly resize: boolean;
   private readonly batchListeners = new Set<(images: number) => void>();
+  private readonly maxPixels: number;
 
   private constructor(
     private readonly model: CifakeModel,
@@ -169,6 +177,7 @@ export class Classifier {
     this.threshold = opts.threshold ?? trained ?? 0.5;
     this.temperature = opts.temperature ?? (meta as { calibration?: { temperature?: number } }).calibration?.temperature ?? 1;
     this.resize = opts.resize ?? true;
+    this.maxPixels = opts.maxPixels ?? PREDICT_MAX_PIXELS;
   }
 
   /**
@@ -184,6 +193,7 @@ export class Classifier {
       throw new Error(`maxWaitMs: expected a finite number >= 0, got ${opts.maxWaitMs}`);
     if (opts.temperature !== undefined && !(opts.temperature > 0 && Number.isFinite(opts.temperature)))
       throw new Error(`temperature: expected a finite number > 0, got ${opts.temperature}`);
+    checkMaxPixels(opts.maxPixels, PREDICT_MAX_PIXELS, 'maxPixels');
     const checkpoint = resolveCheckpoint(resolveModelTarget(target));
     const { model, meta } = await CifakeModel.load(checkpoint, { device: opts.device ?? 'cpu', threads: opts.threads, withOptimizer: false });
     return new Classifier(model, meta, checkpoint, opts);
@@ -228,12 +238,13 @@ export class Classifier {
     if (encoded.length) {
       const d = await decodeImages(
         encoded.map((e) => e.value),
-        { resize: this.resize },
+        { resize: this.resize, maxPixels: this.maxPixels },
       );
       if (d.errors.length) {
         const e = d.errors[0];
         const { index, value } = encoded[e.index];
-        throw new ImageInputError(e.message === 'empty file' && typeof value !== 'string' ? 'empty input (no image bytes)' : e.message, index, inputName(value, index));
+        const message = e.message === 'empty file' && typeof value !== 'string' ? 'empty input (no image bytes)' : e.message;
+        throw new ImageInputError(message, index, inputName(value, index), e.status === 'too-large' ? 'too-large' : 'invalid');
       }
       for (let k = 0; k < d.count; k++)
         out.set(d.images.subarray(k * IMAGE_BYTES, (k + 1) * IMAGE_BYTES), encoded[d.indices[k]].index * IMAGE_BYTES);

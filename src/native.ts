@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import type { JpegBinding } from './data/decode';
+import type { JpegBinding } from './data/types';
 
 export interface NativeModelSpec {
   family: 'original' | 'lightweight' | 'hoc';

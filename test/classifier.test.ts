@@ -10,7 +10,7 @@ import sharp from 'sharp';
 
 import { Classifier, ImageInputError, type Prediction, type RawImage } from '../src/classifier';
 import { PACKAGE_ROOT } from '../src/native';
-import { makeJpeg, makePng, rawPixels, toChw } from './data-helpers';
+import { jpegDeclaring, makeJpeg, makePng, pngDeclaring, rawPixels, toChw } from './data-helpers';
 import { makeImages, tinyCheckpoint } from './helpers';
 
 const run = promisify(execFile);
@@ -212,12 +212,35 @@ describe('Classifier (embedding API)', function () {
     for (const bad of [42, null, undefined, {}]) expect(await raw(bad)).to.be.instanceOf(ImageInputError);
   });
 
+  it('refuses images whose header declares more than maxPixels (default 4096 x 4096) before decoding them', async () => {
+    for (const bomb of [pngDeclaring(16000, 16000), jpegDeclaring(samples[0].jpeg, 5000, 4000)]) {
+      const e = await rejection(clf.predict(bomb));
+      expect(e).to.be.instanceOf(ImageInputError);
+      expect((e as ImageInputError).kind).to.equal('too-large');
+      expect(e.message).to.match(/^input\[0\] \(\d+ bytes\): image is (16000x16000|5000x4000) .*over the limit of 16777216 pixels \(4096x4096\)/);
+    }
+    const file = path.join(tmp, 'bomb.png');
+    fs.writeFileSync(file, pngDeclaring(16000, 16000));
+    const e = await rejection(clf.predictBatch([samples[0].png, file]));
+    expect((e as ImageInputError).index).to.equal(1);
+    expect(e.message.startsWith(`${file}: image is 16000x16000`)).to.equal(true);
+    expect(((await rejection(clf.predict(Buffer.from('not an image')))) as ImageInputError).kind).to.equal('invalid');
+    const tight = await Classifier.load(ckpt, { threads: 1, maxPixels: 50 * 50 });
+    try {
+      expect(((await rejection(tight.predict(await makePng(9, 64)))) as ImageInputError).kind).to.equal('too-large');
+      expect((await tight.predict(samples[0].png)).pReal).to.be.within(0, 1);
+    } finally {
+      tight.dispose();
+    }
+  });
+
   it('validates load options and paths', async () => {
     expect((await rejection(Classifier.load(path.join(tmp, 'nope')))).message).to.match(/model not found/);
     expect((await rejection(Classifier.load(tmp))).message).to.match(/holds no checkpoint/);
     expect((await rejection(Classifier.load(ckpt, { maxBatch: 0 }))).message).to.match(/maxBatch/);
     expect((await rejection(Classifier.load(ckpt, { maxWaitMs: -1 }))).message).to.match(/maxWaitMs/);
     expect((await rejection(Classifier.load(ckpt, { threshold: 2 }))).message).to.match(/threshold/);
+    expect((await rejection(Classifier.load(ckpt, { maxPixels: 0 }))).message).to.match(/maxPixels must be a positive integer/);
   });
 
   describe('dispose', () => {

@@ -4,7 +4,7 @@ import sharp from 'sharp';
 import { DataError, decodeImages, IMAGE_BYTES, setJpegBinding } from '../src/data';
 import { decodeBatch } from '../src/data/decode';
 import { openSource } from '../src/data/open';
-import { makeJpeg, makePng, makeWebp, nativeJpeg, rawPixels, REAL_ZIP, sharpChw, TempDir, toChw } from './data-helpers';
+import { makeJpeg, makePng, makeWebp, nativeJpeg, rawPixels, realDataOrSkip, sharpChw, TempDir, toChw } from './data-helpers';
 
 function firstDiff(a: Uint8Array, b: Uint8Array): number {
   if (a.length !== b.length) return -2;
@@ -190,10 +190,7 @@ describe('data: decoding', function () {
     });
 
     it('is pixel-identical to sharp on real CIFAKE files (when the zip is present)', async function () {
-      if (!fs.existsSync(REAL_ZIP)) {
-        console.log(`      (${REAL_ZIP} not found; set CIFAKE_ZIP to run this check)`);
-        this.skip();
-      }
+      const REAL_ZIP = realDataOrSkip(this, 'the real-file check');
       this.timeout(120000);
       const src = await openSource(REAL_ZIP);
       try {

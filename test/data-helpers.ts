@@ -5,7 +5,18 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import sharp from 'sharp';
-import { jpegBinding, JpegBinding, setJpegBinding } from '../src/data';
+import { expect } from 'chai';
+import { DataError, jpegBinding, JpegBinding, setJpegBinding } from '../src/data';
+
+/** The DataError a promise rejects with (fails the test when it resolves or rejects otherwise). */
+export async function dataErrorOf(p: Promise<unknown>): Promise<DataError> {
+  const e = await p.then(
+    () => null,
+    (x: unknown) => x,
+  );
+  expect(e, 'expected a DataError').to.be.instanceOf(DataError);
+  return e as DataError;
+}
 
 /** Deterministic PRNG (mulberry32). */
 export function rng(seed: number): () => number {
@@ -59,6 +70,45 @@ export async function makePng(seed: number, size = 32, channels: 3 | 4 = 3): Pro
 
 export async function makeWebp(seed: number, size = 32): Promise<Buffer> {
   return sharp(rawPixels(seed, size, size, 3), { raw: { width: size, height: size, channels: 3 } }).webp({ lossless: true }).toBuffer();
+}
+
+function pngChunk(type: string, data: Buffer): Buffer {
+  const head = Buffer.alloc(8);
+  head.writeUInt32BE(data.length, 0);
+  head.write(type, 4, 'latin1');
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), data])), 0);
+  return Buffer.concat([head, data, crc]);
+}
+
+/**
+ * A small PNG (a few hundred bytes) whose header declares width x height RGB pixels: only its
+ * first rows are present, so a decoder that trusts the header and decodes fails on the data.
+ */
+export function pngDeclaring(width: number, height: number): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 2; // RGB
+  const rows = zlib.deflateSync(Buffer.alloc(4 * (1 + 3 * width)));
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), pngChunk('IHDR', ihdr), pngChunk('IDAT', rows), pngChunk('IEND', Buffer.alloc(0))]);
+}
+
+/** A copy of a baseline JPEG whose frame header (SOF0) declares width x height instead. */
+export function jpegDeclaring(jpeg: Buffer, width: number, height: number): Buffer {
+  const out = Buffer.from(jpeg);
+  for (let i = 2; i + 9 < out.length; ) {
+    if (out[i] !== 0xff) throw new Error('jpegDeclaring: not a marker');
+    const marker = out[i + 1];
+    if (marker === 0xc0 || marker === 0xc2) {
+      out.writeUInt16BE(height, i + 5);
+      out.writeUInt16BE(width, i + 7);
+      return out;
+    }
+    i += 2 + out.readUInt16BE(i + 2);
+  }
+  throw new Error('jpegDeclaring: no SOF0/SOF2 marker');
 }
 
 /** HWC interleaved (channels 3 or 4) to CHW planes of the first three channels. */
@@ -247,4 +297,68 @@ export function nativeJpeg(): JpegBinding | null {
   return jpegBinding();
 }
 
-export const REAL_ZIP = process.env.CIFAKE_ZIP ?? '/work/shared/data/cifake-dev.zip';
+// ------------------------------------------------------------------------------------------------
+// The real CIFAKE data (never in the repository): found through an env var or next to the checkout.
+
+/** `../shared/data` beside the repository root (the checkout's sibling folder), where the dev data lives. */
+export const SHARED_DATA_DIR = path.resolve(__dirname, '..', '..', 'shared', 'data');
+const REAL_ZIP_NAME = 'cifake-dev.zip';
+const DUPLICATES_NAME = 'test-fake-duplicates.txt';
+
+export interface RealDataLocation {
+  /** The CIFAKE zip (or a CIFAKE folder), or null when there is none. */
+  path: string | null;
+  /** The folder that holds it (where the duplicates list is looked for); null with path. */
+  dir: string | null;
+  /** Where it was looked for, for skip messages. */
+  note: string;
+}
+
+/**
+ * Where the real CIFAKE data is: CIFAKE_DATA (the zip, or the folder holding cifake-dev.zip, or a
+ * CIFAKE folder with train/ and test/), else CIFAKE_ZIP (the zip), else ../shared/data/cifake-dev.zip
+ * from the repository root.
+ */
+export function realDataLocation(): RealDataLocation {
+  for (const name of ['CIFAKE_DATA', 'CIFAKE_ZIP'] as const) {
+    const v = process.env[name];
+    if (v === undefined || v === '') continue;
+    const abs = path.resolve(v);
+    const st = fs.statSync(abs, { throwIfNoEntry: false });
+    if (st === undefined) return { path: null, dir: null, note: `${name}=${v} does not exist` };
+    if (st.isDirectory()) {
+      const zip = path.join(abs, REAL_ZIP_NAME);
+      return fs.existsSync(zip) ? { path: zip, dir: abs, note: `${name}=${v}` } : { path: abs, dir: abs, note: `${name}=${v} (a CIFAKE folder)` };
+    }
+    return { path: abs, dir: path.dirname(abs), note: `${name}=${v}` };
+  }
+  const zip = path.join(SHARED_DATA_DIR, REAL_ZIP_NAME);
+  if (fs.existsSync(zip)) return { path: zip, dir: SHARED_DATA_DIR, note: zip };
+  return { path: null, dir: null, note: `${zip} not found; set CIFAKE_DATA to the CIFAKE zip or its folder` };
+}
+
+/** The real CIFAKE zip (or folder), or null when absent (see realDataLocation). */
+export function realDataPath(): string | null {
+  return realDataLocation().path;
+}
+
+/** test-fake-duplicates.txt beside the real data (else in ../shared/data), or null when absent. */
+export function duplicatesListPath(): string | null {
+  const { dir } = realDataLocation();
+  for (const d of [dir, SHARED_DATA_DIR]) {
+    if (d === null) continue;
+    const p = path.join(d, DUPLICATES_NAME);
+    if (fs.existsSync(p)) return p;
+  }
+  return null;
+}
+
+/** The real data's path for a test, or skips it with a message that says where it was looked for. */
+export function realDataOrSkip(ctx: Mocha.Context, what = 'this test'): string {
+  const loc = realDataLocation();
+  if (loc.path === null) {
+    console.log(`      (skipped ${what}: ${loc.note})`);
+    ctx.skip();
+  }
+  return loc.path as string;
+}

@@ -1,18 +1,17 @@
-// The real CIFAKE zip (CIFAKE_ZIP, default /work/shared/data/cifake-dev.zip): one ingest of both
-// splits into a temporary cache, then a cached load. Skipped when the zip is absent.
+// The real CIFAKE zip (CIFAKE_DATA or CIFAKE_ZIP, else ../shared/data/cifake-dev.zip from the
+// repository root): one ingest of both splits into a temporary cache, then a cached load. Skipped
+// when the zip is absent.
 import { expect } from 'chai';
 import * as fs from 'node:fs';
 import { cacheInfo, formatSummary, IMAGE_BYTES, loadSplit, prepare, progressBar, setJpegBinding, stratifiedSplit } from '../src/data';
-import { nativeJpeg, REAL_ZIP, TempDir } from './data-helpers';
+import { duplicatesListPath, nativeJpeg, realDataOrSkip, TempDir } from './data-helpers';
 
 describe('data: real CIFAKE zip (integration)', function () {
   this.timeout(15 * 60 * 1000);
   let tmp: TempDir;
+  let REAL_ZIP: string;
   before(function () {
-    if (!fs.existsSync(REAL_ZIP)) {
-      console.log(`      (skipped: ${REAL_ZIP} not found; set CIFAKE_ZIP to the CIFAKE zip to run it)`);
-      this.skip();
-    }
+    REAL_ZIP = realDataOrSkip(this, 'the real-data integration test');
     nativeJpeg();
     tmp = new TempDir('cifake-data-integration');
   });
@@ -48,8 +47,8 @@ describe('data: real CIFAKE zip (integration)', function () {
     expect(train.files[99999]).to.match(/^train\/REAL\//);
     const { val } = stratifiedSplit(train, 0.1, 0);
     expect(val.summary.counts).to.deep.equal({ FAKE: 5000, REAL: 5000 });
-    const duplicates = '/work/shared/data/test-fake-duplicates.txt';
-    if (fs.existsSync(duplicates)) {
+    const duplicates = duplicatesListPath();
+    if (duplicates !== null) {
       const test = await loadSplit(REAL_ZIP, { split: 'test', cacheDir });
       const names = new Set(test.files);
       const listed = fs.readFileSync(duplicates, 'utf8').split('\n').filter((l) => l.startsWith('test/'));

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import * as fs from 'node:fs';
-import { DataError, formatSummary, IMAGE_BYTES, ImageSet, loadSplit, progressBar, ProgressInfo, setJpegBinding } from '../src/data';
-import { cifakeTree, makeJpeg, makePng, nativeJpeg, sharpChw, TempDir, Tree, treeHash, writeFolder, writeZip } from './data-helpers';
+import { formatSummary, IMAGE_BYTES, ImageSet, loadSplit, progressBar, ProgressInfo, setJpegBinding } from '../src/data';
+import { cifakeTree, dataErrorOf, makeJpeg, makePng, nativeJpeg, sharpChw, TempDir, Tree, treeHash, writeFolder, writeZip } from './data-helpers';
 
 const COUNTS = { train: { FAKE: 7, REAL: 5 }, test: { FAKE: 3, REAL: 4 } };
 
@@ -11,15 +11,6 @@ function expectSorted(set: ImageSet): void {
     const b = [set.labels[i], set.files[i]] as const;
     expect(a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]), `order at ${i}: ${a[1]} then ${b[1]}`).to.equal(true);
   }
-}
-
-async function rejects(p: Promise<unknown>): Promise<DataError> {
-  const e = await p.then(
-    () => null,
-    (x: unknown) => x,
-  );
-  expect(e, 'expected a DataError').to.be.instanceOf(DataError);
-  return e as DataError;
 }
 
 describe('data: loading zips and folders', function () {
@@ -90,35 +81,35 @@ describe('data: loading zips and folders', function () {
     const s = await loadSplit(folder, { split: 'train', cacheDir: false, classMap: { nature: 1, ai_sd: 0, ai_mj: 0 } });
     expect(s.summary.counts).to.deep.equal({ FAKE: 4, REAL: 3 });
     expect(s.summary.classFolders).to.deep.equal({ FAKE: ['AI_MJ', 'ai_sd'], REAL: ['Nature'] });
-    const e = await rejects(loadSplit(folder, { split: 'train', cacheDir: false }));
+    const e = await dataErrorOf(loadSplit(folder, { split: 'train', cacheDir: false }));
     expect(e.message).to.match(/not classes: AI_MJ, Nature, ai_sd/);
     expect(e.message).to.match(/Expected layout/);
-    const e2 = await rejects(loadSplit(folder, { split: 'train', cacheDir: false, classMap: { nature: 1 } }));
+    const e2 = await dataErrorOf(loadSplit(folder, { split: 'train', cacheDir: false, classMap: { nature: 1 } }));
     expect(e2.message).to.match(/no folder maps to label 0/);
   });
 
   it('explains a missing split, a missing class and an empty class, showing the expected layout', async function () {
     const zip = writeZip(tmp.join('layout.zip'), tree);
-    const e1 = await rejects(loadSplit(zip, { split: 'val', cacheDir: false }));
+    const e1 = await dataErrorOf(loadSplit(zip, { split: 'val', cacheDir: false }));
     expect(e1.message).to.match(/no 'val' folder/);
     expect(e1.message).to.match(/found folders: test, train/);
     expect(e1.message).to.match(/Expected layout/);
 
     const noReal = new Map([...tree].filter(([k]) => !k.startsWith('train/REAL/')));
-    const e2 = await rejects(loadSplit(writeFolder(tmp.join('noreal'), noReal), { split: 'train', cacheDir: false }));
+    const e2 = await dataErrorOf(loadSplit(writeFolder(tmp.join('noreal'), noReal), { split: 'train', cacheDir: false }));
     expect(e2.message).to.match(/missing class REAL \(label 1\)/);
     expect(e2.message).to.match(/Expected layout/);
 
     const dir = writeFolder(tmp.join('emptyclass'), noReal);
     fs.mkdirSync(tmp.join('emptyclass', 'train', 'REAL'));
     fs.writeFileSync(tmp.join('emptyclass', 'train', 'REAL', '.DS_Store'), 'x');
-    const e3 = await rejects(loadSplit(dir, { split: 'train', cacheDir: false }));
+    const e3 = await dataErrorOf(loadSplit(dir, { split: 'train', cacheDir: false }));
     expect(e3.message).to.match(/class REAL folder .*train[/\\]REAL is empty/);
 
-    const e4 = await rejects(loadSplit(tmp.join('nope.zip'), { split: 'train', cacheDir: false }));
+    const e4 = await dataErrorOf(loadSplit(tmp.join('nope.zip'), { split: 'train', cacheDir: false }));
     expect(e4.message).to.match(/data not found/);
     fs.writeFileSync(tmp.join('notzip.zip'), 'hello');
-    const e5 = await rejects(loadSplit(tmp.join('notzip.zip'), { split: 'train', cacheDir: false }));
+    const e5 = await dataErrorOf(loadSplit(tmp.join('notzip.zip'), { split: 'train', cacheDir: false }));
     expect(e5.message).to.match(/not a readable zip/);
   });
 
@@ -164,7 +155,7 @@ describe('data: loading zips and folders', function () {
     ]);
     expect(s.files.some((f) => f.includes('bad-'))).to.equal(false);
     expect(formatSummary(s.summary)).to.match(/skipped 3 unreadable files/);
-    const e = await rejects(loadSplit(zip, { split: 'train', cacheDir: false, strict: true }));
+    const e = await dataErrorOf(loadSplit(zip, { split: 'train', cacheDir: false, strict: true }));
     expect(e.message).to.match(/corrupt\.zip:train\/FAKE\/bad-empty\.jpg: cannot decode image: empty file/);
     expect(e.file).to.match(/bad-empty\.jpg$/);
   });
@@ -172,7 +163,7 @@ describe('data: loading zips and folders', function () {
   it('fails when every file of a class is unreadable', async function () {
     const t: Tree = new Map([...tree].filter(([k]) => !k.startsWith('test/REAL/')));
     t.set('test/REAL/a.jpg', Buffer.from('nope'));
-    const e = await rejects(loadSplit(writeZip(tmp.join('deadclass.zip'), t), { split: 'test', cacheDir: false }));
+    const e = await dataErrorOf(loadSplit(writeZip(tmp.join('deadclass.zip'), t), { split: 'test', cacheDir: false }));
     expect(e.message).to.match(/class REAL .*none of its 1 files could be decoded/);
   });
 
@@ -181,7 +172,7 @@ describe('data: loading zips and folders', function () {
     const big = await makeJpeg(700, { size: 64 });
     t.set('test/FAKE/big.jpg', big);
     const folder = writeFolder(tmp.join('big'), t);
-    const e = await rejects(loadSplit(folder, { split: 'test', cacheDir: false }));
+    const e = await dataErrorOf(loadSplit(folder, { split: 'test', cacheDir: false }));
     expect(e.message).to.match(/big\.jpg: image is 64x64, expected 32x32; pass resize: true/);
     expect(e.file).to.equal(tmp.join('big', 'test', 'FAKE', 'big.jpg'));
     const s = await loadSplit(folder, { split: 'test', cacheDir: false, resize: true });
@@ -220,9 +211,9 @@ describe('data: loading zips and folders', function () {
 
   it('validates options with messages that name the field', async function () {
     const zip = writeZip(tmp.join('opts.zip'), tree);
-    expect((await rejects(loadSplit(zip, { split: '' }))).message).to.match(/options\.split/);
-    expect((await rejects(loadSplit(zip, { split: 'train', limit: 0 }))).message).to.match(/options\.limit/);
-    expect((await rejects(loadSplit(zip, { split: 'train', seed: -1 }))).message).to.match(/options\.seed/);
-    expect((await rejects(loadSplit(zip, { split: 'train', classMap: { FAKE: 0, REAL: 2 as 1 } }))).message).to.match(/classMap: label of "REAL"/);
+    expect((await dataErrorOf(loadSplit(zip, { split: '' }))).message).to.match(/options\.split/);
+    expect((await dataErrorOf(loadSplit(zip, { split: 'train', limit: 0 }))).message).to.match(/options\.limit/);
+    expect((await dataErrorOf(loadSplit(zip, { split: 'train', seed: -1 }))).message).to.match(/options\.seed/);
+    expect((await dataErrorOf(loadSplit(zip, { split: 'train', classMap: { FAKE: 0, REAL: 2 as 1 } }))).message).to.match(/classMap: label of "REAL"/);
   });
 });

@@ -6,13 +6,12 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import zlib from 'node:zlib';
 
 import yauzl from 'yauzl';
 
 import { Classifier } from '../src/classifier';
 import { createServer, type CifakeServer } from '../src/serve';
-import { makeJpeg, REAL_ZIP } from './data-helpers';
+import { makeJpeg, pngDeclaring, realDataPath } from './data-helpers';
 import { tinyCheckpoint } from './helpers';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -40,39 +39,13 @@ function request(base: string, method: string, urlPath: string, body?: Buffer | 
   });
 }
 
-/** A PNG whose header declares width x height, with a tiny (invalid) pixel stream: a decompression bomb's header. */
-function pngHeaderOnly(width: number, height: number): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(zlib.crc32 ? zlib.crc32(td) : crc32(td));
-    return Buffer.concat([len, td, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 2; // RGB
-  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(Buffer.alloc(64))), chunk('IEND', Buffer.alloc(0))]);
-}
-
-function crc32(buf: Buffer): number {
-  let c = ~0;
-  for (const b of buf) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
-  }
-  return ~c >>> 0;
-}
-
 /** The first test/REAL and test/FAKE JPEGs of the real zip, or null where it is absent. */
 function realTestImages(): Promise<Buffer[] | null> {
-  if (!fs.existsSync(REAL_ZIP)) return Promise.resolve(null);
+  const zipPath = realDataPath();
+  if (!zipPath || !zipPath.endsWith('.zip')) return Promise.resolve(null);
   return new Promise((resolve, reject) => {
     const found: Record<string, Buffer> = {};
-    yauzl.open(REAL_ZIP, { lazyEntries: true }, (err, zip) => {
+    yauzl.open(zipPath, { lazyEntries: true }, (err, zip) => {
       if (err || !zip) return reject(err);
       zip.on('entry', (e: yauzl.Entry) => {
         const m = /(^|\/)test\/(REAL|FAKE)\/[^/]+\.jpe?g$/i.exec(e.fileName);
@@ -123,8 +96,8 @@ describe('cifake serve: protocol, limits and overload', function () {
 
   before(async () => {
     await tinyCheckpoint(ckpt);
-    clf = await Classifier.load(ckpt, { threads: 1 });
-    svc = createServer(clf, { log: () => {}, maxPixels: 1000 * 1000, maxImagesPerRequest: 8 });
+    clf = await Classifier.load(ckpt, { threads: 1, maxPixels: 1000 * 1000 });
+    svc = createServer(clf, { log: () => {}, maxImagesPerRequest: 8 });
     base = await svc.listen();
     jpeg = await makeJpeg(1);
   });
@@ -198,11 +171,10 @@ describe('cifake serve: protocol, limits and overload', function () {
   });
 
   it('refuses an image whose header declares too many pixels (413) before decoding it', async () => {
-    const bomb = pngHeaderOnly(16000, 16000);
-    expect(bomb.length).to.be.below(1000);
+    const bomb = pngDeclaring(16000, 16000);
     const r = await request(base, 'POST', '/classify', bomb, { 'content-type': 'image/png' });
     expect(r.status).to.equal(413);
-    expect(r.json().error).to.match(/16000 x 16000 = 256000000 pixels; the limit is 1000000/);
+    expect(r.json().error).to.match(/image is 16000x16000 \(256000000 pixels\), over the limit of 1000000 pixels/);
     expect((await request(base, 'POST', '/explain', bomb, { 'content-type': 'image/png' })).status).to.equal(413);
   });
 
@@ -297,7 +269,7 @@ describe('cifake serve: protocol, limits and overload', function () {
 
     it('uploads a test image and shows the verdict, P(REAL) and the Grad-CAM overlay', async () => {
       const real = await realTestImages();
-      if (!real) console.log(`      (no real data at ${REAL_ZIP}: a generated JPEG instead)`);
+      if (!real) console.log('      (no real data zip found: a generated JPEG instead)');
       const images = real ?? [jpeg];
       const page = await (browser as Browser).newPage();
       const problems: string[] = [];

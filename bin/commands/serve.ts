@@ -47,8 +47,8 @@ export function serveCommand(): Command {
     .option('--timeout-ms <n>', 'inference timeout per request; past it 504', intIn('--timeout-ms', 1, 3_600_000), 30_000)
     .addHelpText('after', '\nExamples:\n  cifake serve                       # the shipped detector on http://127.0.0.1:8080\n  curl --data-binary @photo.jpg http://127.0.0.1:8080/classify')
     .action(async (o: ServeFlags) => {
-      const clf = await Classifier.load(o.model, { device: o.device, threads: o.threads, maxBatch: o.maxBatch, maxWaitMs: o.maxWaitMs });
-      const svc = createServer(clf, { maxBodyBytes: Math.round(o.maxBodyMb * 1024 * 1024), maxPixels: o.maxPixels, maxQueue: o.maxQueue, inferenceTimeoutMs: o.timeoutMs });
+      const clf = await Classifier.load(o.model, { device: o.device, threads: o.threads, maxBatch: o.maxBatch, maxWaitMs: o.maxWaitMs, maxPixels: o.maxPixels });
+      const svc = createServer(clf, { maxBodyBytes: Math.round(o.maxBodyMb * 1024 * 1024), maxQueue: o.maxQueue, inferenceTimeoutMs: o.timeoutMs });
       const url = await svc.listen(o.port, o.host);
       const i = clf.info;
       process.stderr.write(`cifake serve: ${i.family} model (${i.parameters} parameters, ${i.device}) from ${i.checkpoint}\nlistening on ${url}  (page at /, POST /classify, POST /explain, POST /v2/models/cifake/infer, GET /metrics)\n`);

@@ -29,6 +29,8 @@ export interface CacheOptions {
   resize: boolean;
   size: number;
   classMap: NormalizedClassMap;
+  /** Only when not the default pixel limit. */
+  maxPixels?: number;
 }
 
 export interface CacheSection {
@@ -290,6 +292,9 @@ export function headerMismatch(h: unknown, expected: CacheExpectation): string |
   if (h.fileBytes !== sec.names.offset + sec.names.bytes) return 'invalid size in cache header';
   const sums = h.checksums;
   if (!isObject(sums) || sums.algorithm !== CHECKSUM_ALGORITHM) return 'cache checksum of another kind';
+  // Strict loads fail on what the cache skipped: a cache that does not say is not trusted.
+  const sk = h.skipped;
+  if (!isObject(sk) || typeof sk.count !== 'number' || !Array.isArray(sk.files)) return 'invalid skipped-files record in cache header';
   return null;
 }
 

@@ -12,6 +12,8 @@
 // - EXIF orientation is not applied (as for training data);
 // - files libjpeg or libvips warn about (truncated data, corrupt entropy data...) are rejected, like
 //   sharp's default failOn: 'warning';
+// - images whose header declares more than maxPixels pixels are refused before any pixel is
+//   decoded (status 'too-large'; sharp's own limit, ~268 Mpx, lets a 16000x16000 PNG through);
 // - with resize: true, other sizes are resized to IMAGE_SIZE x IMAGE_SIZE by sharp with
 //   kernel 'linear' (bilinear, as CIFAKE was made; for downscaling libvips widens the triangle
 //   filter, i.e. antialiased bilinear) and fit 'fill' (the aspect ratio is not kept), without
@@ -20,19 +22,9 @@ import sharp from 'sharp';
 import * as fs from 'node:fs';
 import { DataError, errorMessage } from './errors';
 import { mapLimit, ReadResult } from './source';
-import { IMAGE_SIZE } from './types';
+import { IMAGE_SIZE, JpegBinding } from './types';
 
-export interface JpegBatchResult {
-  images: Uint8Array;
-  status: Int32Array;
-  messages: string[];
-}
-
-/** What the native addon exports (native/jpeg_binding.cc). */
-export interface JpegBinding {
-  /** With `out`, the images are written there (and returned as `images`). */
-  decodeJpegBatch(blob: Uint8Array, offsets: Uint32Array, size: number, out?: Uint8Array): Promise<JpegBatchResult>;
-}
+export type { JpegBatchResult, JpegBinding } from './types';
 
 /** Status codes of decodeJpegBatch (cifake::JpegStatus). */
 export const NativeJpegStatus = { Ok: 0, Corrupt: 1, WrongSize: 2, Unsupported: 3 } as const;
@@ -69,7 +61,24 @@ export function setJpegBinding(b: JpegBinding | null | undefined): void {
   binding = b;
 }
 
-export type DecodeStatus = 'ok' | 'corrupt' | 'wrong-size';
+export type DecodeStatus = 'ok' | 'corrupt' | 'wrong-size' | 'too-large';
+
+/** Default pixel limit (width x height from the header) of training data: 8192 x 8192. */
+export const DEFAULT_MAX_PIXELS = 8192 * 8192;
+/** Default pixel limit of images to classify (decodeImages, Classifier, the server): 4096 x 4096. */
+export const PREDICT_MAX_PIXELS = 4096 * 4096;
+
+/** Checks a maxPixels option (a positive integer); `field` names it in the error. */
+export function checkMaxPixels(value: number | undefined, fallback: number, field: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 1) throw new DataError(`${field} must be a positive integer (width x height), got ${String(value)}`);
+  return value;
+}
+
+function describeLimit(maxPixels: number): string {
+  const side = Math.sqrt(maxPixels);
+  return Number.isInteger(side) ? `${maxPixels} pixels (${side}x${side})` : `${maxPixels} pixels`;
+}
 
 export interface DecodeResult {
   status: DecodeStatus;
@@ -85,6 +94,10 @@ export interface DecodeBatchOptions {
   resize: boolean;
   /** Output side, default IMAGE_SIZE. */
   size?: number;
+  /** Images whose header declares more pixels (width x height) are refused undecoded. Default DEFAULT_MAX_PIXELS. */
+  maxPixels?: number;
+  /** Checked before the native calls and before each file on the sharp path: aborting rejects with its reason. */
+  signal?: AbortSignal;
 }
 
 const SHARP_CONCURRENCY = 4;
@@ -96,16 +109,21 @@ function isJpeg(b: Uint8Array): boolean {
 }
 
 /** Decodes one image with sharp into out (3 * size * size bytes, CHW). */
-async function decodeWithSharp(buf: Uint8Array, size: number, resize: boolean, out: Uint8Array): Promise<DecodeResult> {
+async function decodeWithSharp(buf: Uint8Array, size: number, resize: boolean, maxPixels: number, out: Uint8Array): Promise<DecodeResult> {
   try {
-    const meta = await sharp(buf, { failOn: 'warning' }).metadata();
+    // metadata() reads only the header: nothing is decoded before the size checks.
+    const meta = await sharp(buf, { failOn: 'warning', limitInputPixels: false }).metadata();
     const w = meta.width ?? 0;
     const h = meta.height ?? 0;
     const needsResize = w !== size || h !== size;
     if (needsResize && !resize) {
       return { status: 'wrong-size', message: `image is ${w}x${h}, expected ${size}x${size}`, via: null, resized: false };
     }
-    let img = sharp(buf, { failOn: 'warning' });
+    if (w * h > maxPixels) {
+      return { status: 'too-large', message: `image is ${w}x${h} (${w * h} pixels), over the limit of ${describeLimit(maxPixels)} (maxPixels)`, via: null, resized: false };
+    }
+    // limitInputPixels: the same limit again inside libvips, in case the header and the data disagree.
+    let img = sharp(buf, { failOn: 'warning', limitInputPixels: maxPixels });
     if (needsResize) img = img.resize(size, size, { kernel: 'linear', fit: 'fill', fastShrinkOnLoad: false });
     const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
     if (info.width !== size || info.height !== size) {
@@ -186,13 +204,20 @@ export async function decodeBatch(
   const scratch = target.scratch ?? new DecodeScratch();
   scratch.acquire();
   try {
-    return { images, results: await decodeInto(inputs, opts.resize, size, images, scratch) };
+    const maxPixels = checkMaxPixels(opts.maxPixels, DEFAULT_MAX_PIXELS, 'maxPixels');
+    opts.signal?.throwIfAborted();
+    return { images, results: await decodeInto(inputs, { resize: opts.resize, size, maxPixels, signal: opts.signal }, images, scratch) };
   } finally {
     scratch.release();
   }
 }
 
-async function decodeInto(inputs: readonly ReadResult[], resize: boolean, size: number, images: Uint8Array, scratch: DecodeScratch): Promise<DecodeResult[]> {
+async function decodeInto(
+  inputs: readonly ReadResult[],
+  { resize, size, maxPixels, signal }: Required<Omit<DecodeBatchOptions, 'signal'>> & Pick<DecodeBatchOptions, 'signal'>,
+  images: Uint8Array,
+  scratch: DecodeScratch,
+): Promise<DecodeResult[]> {
   const imageBytes = 3 * size * size;
   const n = inputs.length;
   const results: DecodeResult[] = new Array(n);
@@ -258,8 +283,9 @@ async function decodeInto(inputs: readonly ReadResult[], resize: boolean, size: 
   }
 
   await mapLimit(sharpIdx, SHARP_CONCURRENCY, async (i) => {
+    signal?.throwIfAborted();
     const out = images.subarray(i * imageBytes, (i + 1) * imageBytes);
-    const r = await decodeWithSharp(inputs[i] as Uint8Array, size, resize, out);
+    const r = await decodeWithSharp(inputs[i] as Uint8Array, size, resize, maxPixels, out);
     const nativeVerdict = results[i];
     // A JPEG libjpeg found corrupt that sharp also rejects: report libjpeg's message.
     results[i] = r.status === 'corrupt' && nativeVerdict?.status === 'corrupt' ? nativeVerdict : r;
@@ -273,6 +299,8 @@ export interface DecodeImagesOptions {
   resize?: boolean;
   /** Throw a DataError on the first input that cannot be decoded. Default false. */
   strict?: boolean;
+  /** Images whose header declares more pixels (width x height) are refused undecoded. Default PREDICT_MAX_PIXELS (4096 x 4096). */
+  maxPixels?: number;
 }
 
 export interface DecodedImages {
@@ -281,8 +309,8 @@ export interface DecodedImages {
   count: number;
   /** indices[k] is the input index of image k. */
   indices: Uint32Array;
-  /** Inputs that could not be decoded. */
-  errors: Array<{ index: number; name: string; message: string }>;
+  /** Inputs that could not be decoded ('corrupt' covers unreadable files). */
+  errors: Array<{ index: number; name: string; message: string; status: Exclude<DecodeStatus, 'ok'> }>;
 }
 
 /**
@@ -290,6 +318,7 @@ export interface DecodedImages {
  * data is decoded. Used for prediction and by the embedding API for uploads.
  */
 export async function decodeImages(inputs: ReadonlyArray<string | Uint8Array>, opts: DecodeImagesOptions = {}): Promise<DecodedImages> {
+  const maxPixels = checkMaxPixels(opts.maxPixels, PREDICT_MAX_PIXELS, 'options.maxPixels');
   const names = inputs.map((x, i) => (typeof x === 'string' ? x : `input[${i}]`));
   const reads: ReadResult[] = await mapLimit(inputs, 16, async (x): Promise<ReadResult> => {
     if (typeof x !== 'string') return Buffer.isBuffer(x) ? x : Buffer.from(x.buffer, x.byteOffset, x.byteLength);
@@ -300,14 +329,14 @@ export async function decodeImages(inputs: ReadonlyArray<string | Uint8Array>, o
     }
   });
   const resize = opts.resize ?? false;
-  const { images, results } = await decodeBatch(reads, { resize });
+  const { images, results } = await decodeBatch(reads, { resize, maxPixels });
   const errors: DecodedImages['errors'] = [];
   const indices: number[] = [];
   results.forEach((r, i) => {
     if (r.status === 'ok') indices.push(i);
     else {
       const message = r.status === 'wrong-size' ? `${r.message} (pass resize: true to resize it)` : r.message;
-      errors.push({ index: i, name: names[i], message });
+      errors.push({ index: i, name: names[i], message, status: r.status as Exclude<DecodeStatus, 'ok'> });
     }
   });
   if (opts.strict && errors.length > 0) {

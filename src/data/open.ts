@@ -6,8 +6,8 @@ import { FolderSource } from './folder';
 import { DataSource } from './source';
 import { openZipSource } from './zip';
 
-/** Opens a zip file or a folder. */
-export async function openSource(data: string): Promise<DataSource> {
+/** A data path resolved and stat'ed: a folder, or a file read as a zip. Errors name the path. */
+export async function statSource(data: string): Promise<{ abs: string; st: fs.Stats; kind: 'zip' | 'folder' }> {
   const abs = path.resolve(data);
   let st: fs.Stats;
   try {
@@ -19,7 +19,12 @@ export async function openSource(data: string): Promise<DataSource> {
       abs,
     );
   }
-  if (st.isDirectory()) return new FolderSource(abs);
-  if (st.isFile()) return openZipSource(abs);
-  throw new DataError(`${abs} is neither a zip file nor a folder`, abs);
+  if (!st.isDirectory() && !st.isFile()) throw new DataError(`${abs} is neither a zip file nor a folder`, abs);
+  return { abs, st, kind: st.isDirectory() ? 'folder' : 'zip' };
+}
+
+/** Opens a zip file or a folder. */
+export async function openSource(data: string): Promise<DataSource> {
+  const { abs, kind } = await statSource(data);
+  return kind === 'folder' ? new FolderSource(abs) : openZipSource(abs);
 }

@@ -78,3 +78,19 @@ export interface ImageSet {
   count: number;
   summary: DatasetSummary;
 }
+
+/** Result of the addon's decodeJpegBatch: N images, a status and a message per input. */
+export interface JpegBatchResult {
+  images: Uint8Array;
+  status: Int32Array;
+  messages: string[];
+}
+
+/**
+ * What the native addon exports for JPEG decoding (native/jpeg_binding.cc). Declared here, on the
+ * ground floor, so that src/native.ts can type it without importing the decoder (no import circle).
+ */
+export interface JpegBinding {
+  /** With `out`, the images are written there (and returned as `images`). */
+  decodeJpegBatch(blob: Uint8Array, offsets: Uint32Array, size: number, out?: Uint8Array): Promise<JpegBatchResult>;
+}

@@ -17,14 +17,12 @@
  * type, 503 queue full (with Retry-After) or shutting down, 504 inference past its timeout.
  *
  * Memory stays bounded: at most `maxQueue` requests are admitted at once (each holds at most
- * `maxBodyBytes`), image headers are checked against `maxPixels` before decoding, and concurrent
+ * `maxBodyBytes`), image headers are checked against the Classifier's `maxPixels` before decoding, and concurrent
  * requests share native calls through the Classifier's micro-batching (maxBatch, maxWaitMs).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-
-import sharp from 'sharp';
 
 import type { Classifier, ImageInput, Prediction } from '../classifier';
 import { renderTriptych } from '../gradcam/render';
@@ -38,8 +36,6 @@ export interface ServeOptions {
   modelName?: string;
   /** largest accepted body in bytes (default 5 MiB) */
   maxBodyBytes?: number;
-  /** largest accepted image, width x height from its header, before decoding (default 4096 x 4096) */
-  maxPixels?: number;
   /** requests admitted at once (reading, queued or running); past it: 503 with Retry-After (default 64) */
   maxQueue?: number;
   /** images in one /classify JSON batch or v2 infer request (default 256) */
@@ -53,7 +49,6 @@ export interface ServeOptions {
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024;
-export const DEFAULT_MAX_PIXELS = 4096 * 4096;
 
 const TARGETS = ['pred', 'real', 'fake'] as const;
 /** Routes that answer without a loaded model. */
@@ -67,18 +62,6 @@ export interface CifakeServer {
   listen(port?: number, host?: string): Promise<string>;
   /** Stops accepting, lets admitted requests finish (at most graceMs), then closes; resolves when closed. */
   close(graceMs?: number): Promise<void>;
-}
-
-/** Width x height from the image header (sharp reads only the header for metadata). */
-async function checkPixels(body: Buffer, maxPixels: number): Promise<void> {
-  let meta: sharp.Metadata;
-  try {
-    meta = await sharp(body, { limitInputPixels: false }).metadata();
-  } catch (e) {
-    throw new HttpError(400, `not a readable image (JPEG, PNG or WebP expected): ${(e as Error).message}`);
-  }
-  const w = meta.width ?? 0, h = meta.height ?? 0;
-  if (w * h > maxPixels) throw new HttpError(413, `image is ${w} x ${h} = ${w * h} pixels; the limit is ${maxPixels} (checked from its header, before decoding)`);
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
@@ -126,7 +109,6 @@ export function summarizeMap(map: Float32Array, side = 32, includeMap = false) {
 export function createServer(clf: Classifier, opts: ServeOptions = {}): CifakeServer {
   const name = opts.modelName ?? 'cifake';
   const limit = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const maxQueue = opts.maxQueue ?? 64;
   const maxImages = opts.maxImagesPerRequest ?? 256;
   const inferenceMs = opts.inferenceTimeoutMs ?? 30_000;
@@ -142,11 +124,6 @@ export function createServer(clf: Classifier, opts: ServeOptions = {}): CifakeSe
 
   const predictOne = (input: ImageInput) => withTimeout(clf.predict(input), inferenceMs);
 
-  async function decodeChecked(body: Buffer): Promise<Buffer> {
-    await checkPixels(body, maxPixels);
-    return body;
-  }
-
   async function classify(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const body = await readBody(req, limit);
     const type = (req.headers['content-type'] ?? '').toLowerCase();
@@ -158,13 +135,12 @@ export function createServer(clf: Classifier, opts: ServeOptions = {}): CifakeSe
         if (typeof b !== 'string' || b === '') throw new HttpError(400, `images[${i}]: expected a base64 string`);
         return Buffer.from(b, 'base64');
       });
-      for (const b of buffers) await decodeChecked(b);
       const predictions = await withTimeout(clf.predictBatch(buffers), inferenceMs);
       sendJson(res, 200, { predictions: predictions.map(publicPrediction) });
       return;
     }
     checkImageUpload(req, body);
-    sendJson(res, 200, publicPrediction(await predictOne(await decodeChecked(body))));
+    sendJson(res, 200, publicPrediction(await predictOne(body)));
   }
 
   async function explain(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
@@ -176,7 +152,6 @@ export function createServer(clf: Classifier, opts: ServeOptions = {}): CifakeSe
     if (layer !== undefined && !layers.includes(layer)) throw new HttpError(400, `layer: unknown layer '${layer}' (valid: ${layers.join(', ')})`);
     const body = await readBody(req, limit);
     checkImageUpload(req, body);
-    await decodeChecked(body);
     const e = await withTimeout(clf.explain(body, { target, method, layer, png: format === 'png' }), inferenceMs);
     const { label, pReal, pFake } = e.prediction;
     if (format === 'png') {
@@ -250,7 +225,11 @@ export function createServer(clf: Classifier, opts: ServeOptions = {}): CifakeSe
     const err = e as Error & { code?: string };
     let status: number, message: string, headers: Record<string, string> = {};
     if (e instanceof HttpError) ({ status, message, headers } = e);
-    else if (err?.code === 'ERR_CIFAKE_INPUT') {
+    else if (err?.code === 'ERR_CIFAKE_INPUT' && (e as { kind?: string }).kind === 'too-large') {
+      // The header declares more pixels than the classifier accepts (its maxPixels): refused before decoding.
+      status = 413;
+      message = `image too large: ${err.message.replace(/^input\[\d+\] \(\d+ bytes\): /, '')}`;
+    } else if (err?.code === 'ERR_CIFAKE_INPUT') {
       status = 400;
       message = `not a readable image (JPEG, PNG or WebP expected): ${err.message.replace(/^input\[\d+\] \(\d+ bytes\): /, '')}`;
     } else if (/disposed/.test(err?.message ?? '')) {
