@@ -8,8 +8,8 @@ import path from 'node:path';
 import { lrAtEpoch, modelSpecOf, resolveThreads, validateConfig, type TrainConfig } from '../config';
 import { ensureSynth } from '../data/synth';
 import { loadSplit, openSplit, stratifiedSplit, stratifiedSplitIndices, type ImageSet, type ProgressCallback, type SplitHandle } from '../data';
-import { DistContext } from '../dist/group';
-import type { DistOptions } from '../dist/options';
+import { DistContext } from '../parallel/group';
+import type { DistOptions } from '../parallel/options';
 import { bceWithLogits, computeMetrics, type MetricsReport } from '../metrics';
 import { CifakeModel, type EpochProgress, type EpochResult } from '../model';
 import { loadNative } from '../native';
@@ -71,7 +71,7 @@ export interface TrainOptions extends TrainCallbacks {
    */
   monitorValue?: (log: Omit<EpochLog, 'improved' | 'bestEpoch'>) => number;
   /**
-   * Data-parallel training: this process is one rank of a c10d job (see src/dist and
+   * Data-parallel training: this process is one rank of a c10d job (see src/parallel and
    * `distOptionsFrom`). Every rank calls train() with the same config; rank 0 writes the run.
    */
   dist?: DistOptions | null;

@@ -8,9 +8,9 @@ import path from 'node:path';
 import readline from 'node:readline';
 
 import { synthesize } from '../src/data/synth';
-import { DistContext } from '../src/dist/group';
-import { freePort } from '../src/dist/launch';
-import { distOptionsFrom, type DistOptions } from '../src/dist/options';
+import { DistContext } from '../src/parallel/group';
+import { freePort } from '../src/parallel/launch';
+import { distOptionsFrom, type DistOptions } from '../src/parallel/options';
 import { CifakeModel } from '../src/model';
 import { loadNative, type NativeModelSpec } from '../src/native';
 import { readHistory } from '../src/train/run-dir';
