@@ -20,5 +20,4 @@ export * as data from './data';
 export * as gradcam from './gradcam';
 export * as sweep from './sweep';
 export * as report from './report';
-export { loadNative } from './native';
 export { packageVersion } from './version';
