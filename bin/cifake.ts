@@ -4,63 +4,23 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 
 import cliProgress from 'cli-progress';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 
-import { ConfigError, PRESET_NAMES, PRESETS, resolveConfig, type PresetName } from '../src/config';
+import { ConfigError, PRESET_NAMES, PRESETS, readConfigFile, resolveConfig, type PresetName } from '../src/config';
 import { cacheInfo, formatSummary, prepare, progressBar } from '../src/data';
 import { synthesize } from '../src/data/synth';
-import { summarizeMetrics, type MetricsReport } from '../src/metrics';
 import { availableCpus, loadedBlasLibraries, loadNative, PACKAGE_ROOT } from '../src/native';
 import { evaluate } from '../src/train/evaluate';
 import { NonFiniteLoss, train, TrainingInterrupted, type EpochLog } from '../src/train/fit';
 import { launchLocal } from '../src/parallel/launch';
 import { distOptionsFrom, type DistOptions } from '../src/parallel/options';
-import { readJson, RUN_FILES } from '../src/train/run-dir';
 import { Classifier } from '../src/classifier';
 import { packageVersion } from '../src/version';
 import { sweepCommand } from './commands/sweep';
 import { reportCommand } from './commands/report';
 import { writeReport } from '../src/report';
 import { gradcamCommand } from './commands/gradcam';
-
-class UsageError extends Error {}
-
-function parseClassMap(v: string): Record<string, 0 | 1> {
-  let m: unknown;
-  try {
-    m = JSON.parse(v);
-  } catch {
-    throw new InvalidArgumentError(`--class-map must be JSON like '{"ai":0,"photo":1}', got '${v}'`);
-  }
-  if (typeof m !== 'object' || m === null || Object.values(m).some((x) => x !== 0 && x !== 1))
-    throw new InvalidArgumentError('--class-map: each folder must map to 0 (FAKE) or 1 (REAL)');
-  return m as Record<string, 0 | 1>;
-}
-
-const int = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be an integer, got '${v}'`);
-  return n;
-};
-const num = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number, got '${v}'`);
-  return n;
-};
-
-function print(json: boolean, value: unknown, text: string): void {
-  process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${text}\n`);
-}
-
-function metricsTable(label: string, m: MetricsReport): string {
-  const f = (x: number | null) => (x === null ? '-' : x.toFixed(4));
-  return [
-    `${label}: n=${m.n} accuracy ${(m.accuracy * 100).toFixed(2)}%  AUC ${f(m.rocAuc)}  log loss ${f(m.logLoss)}`,
-    `  REAL: precision ${f(m.precision.REAL)} recall ${f(m.recall.REAL)} F1 ${f(m.f1.REAL)}`,
-    `  FAKE: precision ${f(m.precision.FAKE)} recall ${f(m.recall.FAKE)} F1 ${f(m.f1.FAKE)}`,
-    `  confusion (rows true FAKE/REAL, cols predicted): [[${m.confusion.tn}, ${m.confusion.fp}], [${m.confusion.fn}, ${m.confusion.tp}]]`,
-  ].join('\n');
-}
+import { int, metricsTable, num, onInterrupt, parseClassMap, print, threadsArg, UsageError } from './cli-helpers';
 
 const program = new Command();
 program
@@ -131,7 +91,7 @@ const trainCmd = program
   .option('--no-restore-best', 'keep the last weights instead of the best epoch')
   .option('--seed <n>', 'random seed', int('--seed'))
   .option('--device <d>', 'cpu | cuda | cuda:N | auto')
-  .option('--threads <n>', 'CPU threads (default: all available)', int('--threads'))
+  .option('--threads <n>', 'CPU threads (default: all available)', threadsArg)
   .option('--val-fraction <x>', 'share of train held out for validation', num('--val-fraction'))
   .option('--limit <n>', 'at most N images per class (quick runs)', int('--limit'))
   .option('--out-dir <dir>', 'parent of run directories (default runs)')
@@ -282,18 +242,11 @@ trainCmd.action(async (f: TrainFlags) => {
   };
   let config: Record<string, unknown> = {};
   if (!f.resume) {
-    const file = f.config ? readJson<Record<string, unknown>>(f.config) : undefined;
+    const file = f.config ? readConfigFile(f.config) : undefined;
     config = resolveConfig({ preset: f.preset, file, overrides: trainOverrides(f) });
     say(`preset ${f.preset}: ${PRESETS[f.preset].description}`);
   }
-  const ac = new AbortController();
-  let interrupts = 0;
-  const onSigint = () => {
-    if (++interrupts > 1) process.exit(130);
-    say('interrupt: finishing the current batch (Ctrl-C again to quit at once)');
-    ac.abort();
-  };
-  process.on('SIGINT', onSigint);
+  const interrupt = onInterrupt(say, 'finishing the current batch');
 
   let bar: cliProgress.SingleBar | null = null;
   const showBars = !json && !quiet && process.stderr.isTTY;
@@ -301,7 +254,7 @@ trainCmd.action(async (f: TrainFlags) => {
     const result = await train(config, {
       resume: f.resume,
       dist,
-      signal: ac.signal,
+      signal: interrupt.signal,
       onLog: say,
       onDataProgress: (split) => (showBars ? progressBar(`decode ${split}`) : Object.assign(() => {}, { stop: () => {} })),
       onEpochStart: (epoch, epochs, batches) => {
@@ -371,7 +324,7 @@ trainCmd.action(async (f: TrainFlags) => {
     }
     throw e;
   } finally {
-    process.off('SIGINT', onSigint);
+    interrupt.off();
   }
 });
 
@@ -387,7 +340,7 @@ program
   .option('--cache-dir <dir>', 'decoded-data cache (default ~/.cache/cifake-torch)')
   .option('--threshold <x>', 'decision threshold on P(REAL)', num('--threshold'))
   .option('--device <d>', 'cpu | cuda | cuda:N | auto')
-  .option('--threads <n>', 'CPU threads', int('--threads'))
+  .option('--threads <n>', 'CPU threads (default: all available)', threadsArg)
   .option('--json', 'machine-readable output')
   .addHelpText('after', '\nExample:\n  cifake eval --model runs/hoc --data ~/cifake.zip --exclude-list test-fake-duplicates.txt')
   .action(async (o: { model: string; data: string; split: string; excludeList?: string; tta?: boolean; resize?: boolean; cacheDir?: string; threshold?: number; device?: string; threads?: number; json?: boolean }) => {
@@ -404,11 +357,12 @@ program
   .requiredOption('-m, --model <runOrCheckpoint>', 'run directory or checkpoint file')
   .argument('<images...>', 'image files')
   .option('--device <d>', 'cpu | cuda | cuda:N | auto', 'cpu')
+  .option('--threads <n>', 'CPU threads (default: all available)', threadsArg)
   .option('--threshold <x>', 'decision threshold on P(REAL)', num('--threshold'))
   .option('--json', 'JSON output')
   .addHelpText('after', '\nExample:\n  cifake predict --model runs/hoc photo1.jpg photo2.png')
-  .action(async (images: string[], o: { model: string; device: string; threshold?: number; json?: boolean }) => {
-    const clf = await Classifier.load(o.model, { device: o.device, threshold: o.threshold });
+  .action(async (images: string[], o: { model: string; device: string; threads?: number; threshold?: number; json?: boolean }) => {
+    const clf = await Classifier.load(o.model, { device: o.device, threads: o.threads, threshold: o.threshold });
     try {
       const rows: { file: string; pReal: number | null; label: string; error?: string }[] = [];
       for (const file of images) {

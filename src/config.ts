@@ -13,8 +13,9 @@
  *  - when a layer changes `model.family` (or `schedule.type`), the previous layer's model
  *    (schedule) is replaced instead of merged, so the new family starts from its own
  *    defaults; a layer that only tweaks fields (`{ model: { dropout: 0.2 } }`) merges into
- *    the family from below. A model without a family is `original`.
- *  - no preset = the schema defaults, which equal the `paper-cnn` preset.
+ *    the family from below. A model without a family is `hoc` (the CLI's default preset's family).
+ *  - no preset = the schema defaults: the `hoc` model with the `paper-cnn` training (Adam 1e-3,
+ *    batch 32, 30 epochs, no early stopping).
  *  - the result is validated strictly (unknown keys are errors); every problem is reported
  *    in one `ConfigError` as `field.path: message (allowed: ...)`.
  *
@@ -24,6 +25,7 @@
  *  - `schedule` step defaults (ours): stepSize 10, gamma 0.1.
  *  - `threads: null` = all CPUs available to the process (see `resolveThreads`).
  */
+import * as fs from 'fs';
 import * as os from 'os';
 import { z } from 'zod';
 import type { NativeModelSpec } from './native';
@@ -66,8 +68,8 @@ const ALLOWED: Record<string, string> = {
   'earlyStopping.restoreBest': 'true, false',
   seed: 'integer >= 0',
   device: 'cpu, cuda, cuda:N, auto',
-  threads: 'integer >= 1, or null = all available CPUs',
-  valFraction: 'number in [0, 1)',
+  threads: 'integer from 1 to the CPUs available, or null = all available CPUs',
+  valFraction: 'number in (0, 1); validation drives early stopping and the best checkpoint',
   limit: 'integer >= 1 = images per class, or null = no limit',
   data: 'a path string, or null = the embedded demo set',
   outDir: 'a non-empty path string',
@@ -171,7 +173,7 @@ export const EarlyStoppingSchema = strictObject({
 const NAME_RE = /^[A-Za-z0-9._-]{1,100}$/;
 
 export const TrainConfigSchema = strictObject({
-  model: ModelSchema.prefault({ family: 'original' }),
+  model: ModelSchema.prefault({ family: 'hoc' }),
   optimizer: OptimizerSchema.prefault({}),
   schedule: ScheduleSchema.prefault({ type: 'none' }),
   augment: AugmentSchema.prefault({}),
@@ -184,7 +186,7 @@ export const TrainConfigSchema = strictObject({
     .regex(/^(cpu|cuda|cuda:\d+|auto)$/)
     .default('auto'),
   threads: z.int().min(1).nullable().default(null),
-  valFraction: z.number().min(0).lt(1).default(0.1),
+  valFraction: z.number().gt(0).lt(1).default(0.1),
   limit: z.int().min(1).nullable().default(null),
   data: z.string().min(1).nullable().default(null),
   outDir: z.string().min(1).default('runs'),
@@ -212,6 +214,10 @@ export const TrainConfigSchema = strictObject({
   /** Decoded-data cache folder; null = the default (~/.cache/cifake-torch), false = no cache. */
   cacheDir: z.union([z.string().min(1), z.literal(false)]).nullable().default(null),
 }).superRefine((c, ctx) => {
+  const cpus = Math.max(1, os.availableParallelism());
+  if (c.threads !== null && c.threads > cpus) {
+    ctx.addIssue({ code: 'custom', path: ['threads'], message: `must be <= ${cpus} (the CPUs available to this process), got ${c.threads}` });
+  }
   if (c.amp === 'fp16' && c.device === 'cpu') {
     ctx.addIssue({
       code: 'custom',
@@ -252,9 +258,14 @@ export interface ConfigIssue {
 export class ConfigError extends Error {
   readonly issues: ConfigIssue[];
 
-  constructor(issues: ConfigIssue[]) {
+  /** `source`: the file the config came from, named in the message. */
+  constructor(
+    issues: ConfigIssue[],
+    readonly source?: string,
+  ) {
     const lines = issues.map((i) => `  ${i.path || '(config)'}: ${i.message}`);
-    super(`Invalid training config (${issues.length} issue${issues.length === 1 ? '' : 's'}):\n${lines.join('\n')}`);
+    const where = source ? ` in ${source}` : '';
+    super(`Invalid training config${where} (${issues.length} issue${issues.length === 1 ? '' : 's'}):\n${lines.join('\n')}`);
     this.name = 'ConfigError';
     this.issues = issues;
   }
@@ -540,16 +551,31 @@ export function resolveConfig(options: ResolveOptions = {}): TrainConfig {
   let merged = deepMerge(base, normalizeLayer(file, 'config file'));
   merged = deepMerge(merged, normalizeLayer(overrides, 'overrides'));
   if (isPlainObject(merged.model) && merged.model.family === undefined) {
-    merged.model = { family: 'original', ...merged.model };
+    merged.model = { family: 'hoc', ...merged.model };
   }
   return validateConfig(merged);
 }
 
-/** Validate an already merged object (no shorthands); throws ConfigError. */
-export function validateConfig(input: unknown): TrainConfig {
+/** Validate an already merged object (no shorthands); throws ConfigError (naming `source`, the file, if given). */
+export function validateConfig(input: unknown, source?: string): TrainConfig {
   const r = TrainConfigSchema.safeParse(input, { reportInput: true });
-  if (!r.success) throw new ConfigError(issuesFromZod(r.error));
+  if (!r.success) throw new ConfigError(issuesFromZod(r.error), source);
   return r.data;
+}
+
+/** Parses a JSON config file; a file that cannot be read or is not JSON is a ConfigError naming it. */
+export function readConfigFile(file: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError([{ path: '', message: `cannot read the file: ${(e as Error).message}` }], file);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new ConfigError([{ path: '', message: `not valid JSON: ${(e as Error).message}` }], file);
+  }
 }
 
 // ---------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 // cifake sweep: the paper's two-stage topology grid or a user grid, resumable, with a leaderboard.
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 
 import { describeConfig } from '../../src/config';
 import {
@@ -14,17 +14,8 @@ import {
   type SweepMetric,
   type SweepOptions,
 } from '../../src/sweep';
+import { nonNegativeInt, onInterrupt, positiveInt } from '../cli-helpers';
 
-const positiveInt = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be an integer >= 1, got '${v}'`);
-  return n;
-};
-const nonNegativeInt = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be an integer >= 0, got '${v}'`);
-  return n;
-};
 
 interface SweepFlags {
   grid: string;
@@ -156,18 +147,11 @@ Examples:
         return;
       }
 
-      const ac = new AbortController();
-      let interrupts = 0;
-      const onSigint = () => {
-        if (++interrupts > 1) process.exit(130);
-        say('interrupt: stopping the running trials after their current batch (Ctrl-C again to quit at once)');
-        ac.abort();
-      };
-      process.on('SIGINT', onSigint);
+      const interrupt = onInterrupt(say, 'stopping the running trials after their current batch');
       try {
         const result = await runSweep({
           ...opts,
-          signal: ac.signal,
+          signal: interrupt.signal,
           onEvent: (e) => {
             if (json) process.stdout.write(`${JSON.stringify(e)}\n`);
             else {
@@ -182,7 +166,7 @@ Examples:
         if (result.interrupted) process.exitCode = 130;
         else if (lb.counts.failed > 0) process.exitCode = 1;
       } finally {
-        process.off('SIGINT', onSigint);
+        interrupt.off();
       }
     });
 }

@@ -15,7 +15,7 @@ import { CifakeModel, type EpochProgress, type EpochResult } from '../model';
 import { loadNative } from '../native';
 import { packageVersion } from '../version';
 import { EarlyStopping, type EarlyStoppingState } from './early-stopping';
-import { createRunDir, readHistory, readJson, RUN_FILES, writeHistory, writeJson } from './run-dir';
+import { createRunDir, readHistory, readRunConfig, RUN_FILES, writeHistory, writeJson } from './run-dir';
 
 export interface EpochLog {
   epoch: number; // 1-based
@@ -144,7 +144,6 @@ interface TrainData {
 }
 
 async function loadTrainVal(config: TrainConfig, data: string, cb: TrainCallbacks): Promise<{ train: TrainData; val: ImageSet }> {
-  if (config.valFraction <= 0) throw new Error('valFraction: must be > 0 (validation drives early stopping and the best checkpoint)');
   const bar = cb.onDataProgress?.('train');
   let handle: SplitHandle;
   try {
@@ -307,7 +306,7 @@ async function trainRank(input: TrainConfig | Record<string, unknown>, opts: Tra
   if (lead) {
     if (opts.resume) {
       runDir = opts.resume;
-      config = validateConfig(readJson(path.join(runDir, RUN_FILES.config)));
+      config = readRunConfig(runDir);
     } else {
       config = validateConfig(input);
       runDir = createRunDir(config.outDir, config.name);

@@ -3,6 +3,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { readConfigFile, validateConfig, type TrainConfig } from '../config';
+
 export const RUN_FILES = {
   config: 'config.json',
   data: 'data.json',
@@ -101,9 +103,8 @@ export function resolveCheckpoint(target: string): string {
   }
   if (st.isFile()) return target;
   let order: string[] = [RUN_FILES.best, RUN_FILES.last];
-  const configFile = path.join(target, RUN_FILES.config);
-  if (fs.existsSync(configFile)) {
-    const es = readJson<{ earlyStopping?: { restoreBest?: boolean } | null }>(configFile).earlyStopping;
+  if (fs.existsSync(path.join(target, RUN_FILES.config))) {
+    const es = readRunConfig(target).earlyStopping;
     if (!es || es.restoreBest === false) order = [RUN_FILES.last, RUN_FILES.best];
   }
   for (const f of order) {
@@ -111,4 +112,10 @@ export function resolveCheckpoint(target: string): string {
     if (fs.existsSync(p)) return p;
   }
   throw new Error(`${target} holds no checkpoint (${RUN_FILES.best} or ${RUN_FILES.last})`);
+}
+
+/** A run's config.json, validated as train() validates a config: broken JSON and a wrong config are both a ConfigError naming the file. */
+export function readRunConfig(runDir: string): TrainConfig {
+  const file = path.join(runDir, RUN_FILES.config);
+  return validateConfig(readConfigFile(file), file);
 }
