@@ -9,6 +9,7 @@ import { synthesize } from '../src/data/synth';
 import { ConfigError } from '../src/config';
 import { readHistory, readRunConfig } from '../src/train/run-dir';
 import { train, TrainingInterrupted, type EpochLog, type RunResult } from '../src/train/fit';
+import { loadNative } from '../src/native';
 import { TEST_THREADS } from './helpers';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -128,6 +129,35 @@ describe('training runs', function () {
     expect(data('sharded').train.count).to.equal(data('whole').train.count);
     const val = (name: string) => JSON.parse(fs.readFileSync(path.join(tmp, 'runs', name, 'scores-val.json'), 'utf8')).files;
     expect(val('sharded')).to.deep.equal(val('whole'));
+  });
+
+  describe('a run that cannot start leaves no run directory (so --name can be reused)', () => {
+    const expectNoRunDir = async (name: string, config: Record<string, unknown>, opts: Parameters<typeof train>[1], why: RegExp) => {
+      const err = await train({ ...base(name), epochs: 1, ...config }, opts).then(
+        () => null,
+        (e: Error) => e,
+      );
+      expect(err?.message).to.match(why);
+      expect(fs.existsSync(path.join(tmp, 'runs', name))).to.equal(false);
+    };
+
+    it('--device cuda on a CPU build', async function () {
+      if (loadNative().info().cuda.available) this.skip();
+      await expectNoRunDir('no-cuda', { device: 'cuda' }, {}, /cuda|CUDA/);
+      const r = await train({ ...base('no-cuda'), epochs: 1, model: { family: 'lightweight', convFilters: [4, 8], dense: [8] } });
+      expect(r.runDir).to.equal(path.join(tmp, 'runs', 'no-cuda'));
+    });
+
+    it('a strict decode failure', async () => {
+      const bad = path.join(tmp, 'data-bad');
+      await synthesize(bad, { trainPerClass: 8, testPerClass: 2, seed: 5 });
+      fs.writeFileSync(path.join(bad, 'train', 'REAL', 'broken.jpg'), 'not a jpeg');
+      await expectNoRunDir('strict', { data: bad, strict: true, cacheDir: false }, {}, /broken\.jpg/);
+    });
+
+    it('an onLog callback that throws', async () => {
+      await expectNoRunDir('bad-log', {}, { onLog: () => { throw new Error('logger is down'); } }, /logger is down/);
+    });
   });
 
   it('rejects bad config values and unknown flags with exit code 2 and a message naming the field', () => {

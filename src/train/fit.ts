@@ -15,7 +15,7 @@ import { CifakeModel, type EpochProgress, type EpochResult } from '../model';
 import { loadNative } from '../native';
 import { packageVersion } from '../version';
 import { EarlyStopping, type EarlyStoppingState } from './early-stopping';
-import { createRunDir, readHistory, readRunConfig, RUN_FILES, writeHistory, writeJson } from './run-dir';
+import { createRunDir, discardUnstartedRun, readHistory, readRunConfig, RUN_FILES, writeHistory, writeJson } from './run-dir';
 
 export interface EpochLog {
   epoch: number; // 1-based
@@ -86,7 +86,7 @@ export class TrainingInterrupted extends Error {
       `training interrupted during epoch ${completedEpochs + 1}; ` +
         (completedEpochs > 0
           ? `checkpoint of epoch ${completedEpochs} kept in ${runDir}; continue with: cifake train --resume ${runDir}`
-          : `no epoch was completed (${runDir})`),
+          : `no epoch was completed; nothing was kept`),
     );
     this.name = 'TrainingInterrupted';
   }
@@ -301,8 +301,6 @@ async function trainRank(input: TrainConfig | Record<string, unknown>, opts: Tra
   const lead = !ctx || ctx.isLeader;
   let config: TrainConfig | undefined;
   let runDir: string | undefined;
-  let startEpoch = 0;
-  let history: EpochLog[] = [];
   if (lead) {
     if (opts.resume) {
       runDir = opts.resume;
@@ -321,6 +319,19 @@ async function trainRank(input: TrainConfig | Record<string, unknown>, opts: Tra
     runDir = shared.runDir as string;
   }
   if (!config || !runDir) throw new Error('internal: no config');
+  try {
+    return await trainInRunDir(config, runDir, opts, ctx);
+  } catch (e) {
+    // A run that never finished an epoch leaves nothing behind (it would block --name and --resume).
+    if (lead && !opts.resume) discardUnstartedRun(runDir);
+    throw e;
+  }
+}
+
+async function trainInRunDir(config: TrainConfig, runDir: string, opts: TrainOptions, ctx: DistContext | null): Promise<RunResult> {
+  const lead = !ctx || ctx.isLeader;
+  let startEpoch = 0;
+  let history: EpochLog[] = [];
   const log = opts.onLog ?? (() => {});
   // Rank 0 decodes first (filling the cache); the others then read the cache.
   if (ctx && !lead) await ctx.barrier();

@@ -73,6 +73,11 @@ export function createRunDir(outDir: string, name: string | null): string {
   }
 }
 
+/** Removes a run directory that holds no checkpoint yet (a run that failed or stopped before its first epoch ended). */
+export function discardUnstartedRun(runDir: string): void {
+  if (!fs.existsSync(path.join(runDir, RUN_FILES.last))) fs.rmSync(runDir, { recursive: true, force: true });
+}
+
 /** History lines of a run (one JSON object per epoch). */
 export function readHistory<T>(runDir: string): T[] {
   const file = path.join(runDir, RUN_FILES.history);
