@@ -6,7 +6,7 @@ import { explainImage, type ExplainMethod, type ExplainPngOptions, type ExplainT
 import { sigmoid } from './metrics';
 import { CifakeModel, type CheckpointMeta } from './model';
 import { loadNative } from './native';
-import { resolveCheckpoint } from './train/run-dir';
+import { resolveCheckpoint } from './run';
 import { packageVersion } from './version';
 
 /** Raw pixels: 32x32 RGB, interleaved (HWC, as sharp's .raw() gives) unless layout is 'chw'. */

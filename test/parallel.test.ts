@@ -13,7 +13,7 @@ import { freePort } from '../src/parallel/launch';
 import { distOptionsFrom, type DistOptions } from '../src/parallel/options';
 import { CifakeModel } from '../src/model';
 import { loadNative, type NativeModelSpec } from '../src/native';
-import { readHistory } from '../src/train/run-dir';
+import { readHistory } from '../src/run';
 import { makeImages } from './helpers';
 
 const ROOT = path.resolve(__dirname, '..');

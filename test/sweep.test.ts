@@ -27,7 +27,7 @@ import {
   type SweepEvent,
   type SweepResult,
 } from '../src/sweep';
-import { RUN_FILES } from '../src/train/run-dir';
+import { RUN_FILES } from '../src/run';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cifake-sweep-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));

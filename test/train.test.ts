@@ -7,7 +7,7 @@ import path from 'node:path';
 
 import { synthesize } from '../src/data/synth';
 import { ConfigError } from '../src/config';
-import { readHistory, readRunConfig } from '../src/train/run-dir';
+import { readHistory, readRunConfig } from '../src/run';
 import { train, TrainingInterrupted, type EpochLog, type RunResult } from '../src/train/fit';
 import { loadNative } from '../src/native';
 import { TEST_THREADS } from './helpers';

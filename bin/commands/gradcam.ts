@@ -9,10 +9,8 @@ import sharp from 'sharp';
 import { Classifier } from '../../src/classifier';
 import { loadSplit, progressBar } from '../../src/data';
 import { COLORMAP_NAMES, type ColormapName } from '../../src/gradcam/colormap';
-import { classMeansToJSON } from '../../src/gradcam/classmeans';
 import {
   assertLayer,
-  datasetSummaryJSON,
   explainDataset,
   explainImages,
   explanationAt,
@@ -21,7 +19,8 @@ import {
   type ExplainTarget,
 } from '../../src/gradcam/explain';
 import { LABEL_NAMES } from '../../src/gradcam/validate';
-import { writeFileAtomic } from '../../src/train/run-dir';
+import { writeGradcamFolder } from '../../src/run';
+import { writeFileAtomic } from '../../src/util/json-file';
 import { positiveInt, threadsArg, unit } from '../cli-helpers';
 
 
@@ -174,20 +173,8 @@ async function explainSplit(clf: Classifier, f: GradcamFlags, layer: string): Pr
       onProgress: camBar ? (done, total) => camBar({ done, total, imagesPerSec: done / Math.max(1e-3, (Date.now() - t0) / 1000) }) : undefined,
     },
   ).finally(() => camBar?.stop());
-  const files = {
-    gallery: path.join(f.out, 'gallery.png'),
-    classMeans: path.join(f.out, 'class-means.png'),
-    classMeansJson: path.join(f.out, 'class-means.json'),
-    summary: path.join(f.out, 'summary.json'),
-  };
-  writeFileAtomic(files.gallery, await png(d.gallery, f.palette));
-  writeFileAtomic(files.classMeans, await png(d.classMeansPng, f.palette));
-  writeFileAtomic(
-    files.classMeansJson,
-    `${JSON.stringify({ layer: d.layer, method: d.method, target: d.target, note: 'mean raw map (layer resolution) of the images predicted REAL / FAKE', stats: d.classMeanStats, ...classMeansToJSON(d.classMeans) })}\n`,
-  );
-  const summary = { checkpoint: clf.info.checkpoint, data: f.data, split: f.split, ...datasetSummaryJSON(d), files };
-  writeFileAtomic(files.summary, `${JSON.stringify(summary, null, 2)}\n`);
+  const summary = await writeGradcamFolder(f.out, d, { png: (b) => png(b, f.palette), about: { checkpoint: clf.info.checkpoint, data: f.data, split: f.split } });
+  const { files } = summary;
   if (f.json) {
     process.stdout.write(`${JSON.stringify(summary)}\n`);
     return;

@@ -1,15 +1,13 @@
 // Grad-CAM figures of a run for its report: the gallery and class-mean maps of the test split (else
 // validation), written to <runDir>/gradcam/ in the layout `cifake gradcam --data ... --out RUN/gradcam`
 // uses (gallery.png, class-means.png, class-means.json, summary.json).
-import fs from 'node:fs';
 import path from 'node:path';
 
-import { classMeansToJSON } from '../gradcam/classmeans';
-import { datasetSummaryJSON, explainDataset } from '../gradcam/explain';
-import { writeFileAtomic } from '../train/run-dir';
+import { explainDataset } from '../gradcam/explain';
+import { GRADCAM_DIR, writeGradcamFolder, type GradcamFolderFiles } from '../run';
 import type { RunAssets, ScoreSplit } from './scores';
 
-export const GRADCAM_DIR = 'gradcam';
+export { GRADCAM_DIR };
 
 export interface ExplainRunOptions {
   /** At most this many images are explained, evenly spaced over the split (default 2000). */
@@ -25,7 +23,7 @@ export interface ExplainRunResult {
   count: number;
   /** Images in the split. */
   of: number;
-  files: { gallery: string; classMeans: string; classMeansJson: string; summary: string };
+  files: GradcamFolderFiles;
 }
 
 /** Evenly spaced indices: all when n <= limit. */
@@ -54,29 +52,14 @@ export async function explainRun(assets: RunAssets, opts: ExplainRunOptions = {}
   const model = await assets.model();
   assets.log(`report: Grad-CAM of ${idx.length} ${split} images`);
   const d = await explainDataset(model, { images, labels, files: names }, { threshold: opts.threshold ?? 0.5, sample: opts.sample ?? 8 });
-  const dir = path.join(assets.runDir, GRADCAM_DIR);
-  fs.mkdirSync(dir, { recursive: true });
-  const files = {
-    gallery: path.join(dir, 'gallery.png'),
-    classMeans: path.join(dir, 'class-means.png'),
-    classMeansJson: path.join(dir, 'class-means.json'),
-    summary: path.join(dir, 'summary.json'),
-  };
-  writeFileAtomic(files.gallery, d.gallery);
-  writeFileAtomic(files.classMeans, d.classMeansPng);
-  writeFileAtomic(
-    files.classMeansJson,
-    `${JSON.stringify({ layer: d.layer, method: d.method, target: d.target, note: 'mean raw map (layer resolution) of the images predicted REAL / FAKE', stats: d.classMeanStats, ...classMeansToJSON(d.classMeans) })}\n`,
-  );
-  const summary = {
-    checkpoint: assets.checkpoint,
-    data: await assets.data(),
-    split: split === 'val' ? 'validation' : split,
-    subset: idx.length < set.count ? `${idx.length} of ${set.count} images, evenly spaced` : null,
-    ...datasetSummaryJSON(d),
-    files,
-    writtenBy: 'cifake report',
-  };
-  writeFileAtomic(files.summary, `${JSON.stringify(summary, null, 2)}\n`);
+  const { files } = await writeGradcamFolder(path.join(assets.runDir, GRADCAM_DIR), d, {
+    about: {
+      checkpoint: assets.checkpoint,
+      data: await assets.data(),
+      split: split === 'val' ? 'validation' : split,
+      subset: idx.length < set.count ? `${idx.length} of ${set.count} images, evenly spaced` : null,
+    },
+    trailer: { writtenBy: 'cifake report' },
+  });
   return { split, count: idx.length, of: set.count, files };
 }

@@ -14,4 +14,4 @@ export type { RunAssetsOptions, ScoreSplit, SplitScores } from './scores';
 export { explainRun, GRADCAM_DIR } from './gradcam';
 export type { ExplainRunOptions, ExplainRunResult } from './gradcam';
 export { readLeaderboard, LEADERBOARD_FILE } from './sweep';
-export type { Leaderboard, LeaderboardRow } from './sweep';
+export type { LeaderboardTable, LeaderboardTableRow } from './sweep';

@@ -10,15 +10,16 @@ import type { TrainConfig } from '../config';
 import type { DatasetSummary } from '../data';
 import { computeMetrics, rocAuc, rocCurve, type MetricsReport } from '../metrics';
 import { CifakeModel } from '../model';
-import type { EpochLog, RunResult } from '../train/fit';
-import { readHistory, readJson, RUN_FILES, writeFileAtomic } from '../train/run-dir';
+import type { EpochLog } from '../train/fit';
+import { endCheckpoint, GRADCAM_DIR, gradcamFolderFiles, readHistory, readRunConfig, readRunDataSummary, readRunSummary, RUN_FILES, type RunDataSummary, type RunSummary } from '../run';
+import { readJsonIfExists, writeFileAtomic } from '../util/json-file';
 import { packageVersion } from '../version';
 import { confusionSpec, learningCurvesSpec, perClassSpec, rocSpec, scoreHistogramSpec, sweepSpec, type RocSeries } from './charts';
 import { dataUri, el, fmtNumber, fmtPercent, fmtSeconds, h, kvTable, page, raw, table, type Html } from './html';
 import { chartVersions, renderChart, type ChartSpec } from './render';
 import { explainRun } from './gradcam';
-import { computeRunScores, readRunScores, reportedCheckpoint, RunAssets, type ScoreSplit, type SplitScores } from './scores';
-import { flatten, readLeaderboard, type Leaderboard } from './sweep';
+import { computeRunScores, readRunScores, RunAssets, type ScoreSplit, type SplitScores } from './scores';
+import { flatten, readLeaderboard, type LeaderboardTable } from './sweep';
 
 export interface ReportOptions {
   /** HTML file to write (default `<dir>/report.html`); the PNG figures go next to it as `<stem>-<chart>.png`. */
@@ -76,7 +77,7 @@ export interface ReportResult {
 }
 
 /** metrics.json: the RunResult without history and config. */
-export type RunSummary = Omit<RunResult, 'history' | 'config'>;
+export type { RunSummary };
 
 const SPLIT_LABEL: Record<ScoreSplit, string> = { val: 'validation', test: 'test' };
 
@@ -136,10 +137,10 @@ function num(x: unknown, digits = 4): Html {
   return raw(`<span class="mono">${h(fmtNumber(x, digits))}</span>`);
 }
 
-function readOptionalJson<T>(file: string, notes: string[]): T | null {
-  if (!fs.existsSync(file)) return null;
+/** `read()`, or null with a note when the file is unreadable (a report shows what it can). */
+function readOptional<T>(read: () => T | null, notes: string[]): T | null {
   try {
-    return readJson<T>(file);
+    return read();
   } catch (e) {
     notes.push((e as Error).message);
     return null;
@@ -151,7 +152,7 @@ function readOptionalJson<T>(file: string, notes: string[]): T | null {
 
 /** PNG files under `<runDir>/gradcam/` (two levels), galleries first, then class means, then the rest. */
 export function findGradcamImages(runDir: string): string[] {
-  const root = path.join(runDir, 'gradcam');
+  const root = path.join(runDir, GRADCAM_DIR);
   if (!fs.existsSync(root)) return [];
   const found: string[] = [];
   const walk = (dir: string, depth: number) => {
@@ -183,7 +184,7 @@ interface GradcamSummaryFile {
 
 /** What gradcam/summary.json (written by `cifake gradcam --data` or by this report) says, as a short table. */
 function gradcamSummary(runDir: string, notes: string[]): Html | string {
-  const s = readOptionalJson<GradcamSummaryFile>(path.join(runDir, 'gradcam', 'summary.json'), notes);
+  const s = readOptional(() => readJsonIfExists<GradcamSummaryFile>(gradcamFolderFiles(path.join(runDir, GRADCAM_DIR)).summary), notes);
   if (!s || !s.classMeanStats) return '';
   const method = s.method === 'hirescam' ? 'HiResCAM' : 'Grad-CAM';
   const head = `${method} at ${s.layer ?? '?'} (${s.layerSize ?? '?'}x${s.layerSize ?? '?'}), explaining the ${s.target === 'pred' || !s.target ? 'predicted class' : s.target.toUpperCase()}, on ${s.count ?? '?'} ${s.split ?? ''} images${s.subset ? ` (${s.subset})` : ''}.`;
@@ -340,10 +341,10 @@ async function runReport(runDir: string, out: string, opts: ReportOptions): Prom
   const configFile = path.join(runDir, RUN_FILES.config);
   if (!fs.existsSync(configFile))
     throw new Error(`${runDir} is not a run directory (no ${RUN_FILES.config}) nor a sweep folder (no leaderboard.json)`);
-  const config = readJson<TrainConfig>(configFile);
-  const dataSummary = readOptionalJson<{ train?: DatasetSummary; val?: DatasetSummary }>(path.join(runDir, RUN_FILES.data), notes);
+  const config = readRunConfig(runDir);
+  const dataSummary: RunDataSummary | null = readOptional(() => readRunDataSummary(runDir), notes);
   const history = readHistory<EpochLog>(runDir);
-  const summary = readOptionalJson<RunSummary>(path.join(runDir, RUN_FILES.metrics), notes);
+  const summary = readOptional(() => readRunSummary(runDir), notes);
   const threshold = typeof config.threshold === 'number' ? config.threshold : 0.5;
   if (!summary) notes.push(`the run has no ${RUN_FILES.metrics} (still training, or interrupted): no final evaluation to show`);
 
@@ -454,7 +455,7 @@ async function runReport(runDir: string, out: string, opts: ReportOptions): Prom
     let trainedWith: Record<string, unknown> | null = null;
     let checkpointName: string | null = null;
     try {
-      const ckpt = reportedCheckpoint(runDir, config);
+      const ckpt = endCheckpoint(runDir, config);
       checkpointName = path.basename(ckpt);
       trainedWith = (CifakeModel.readMeta(ckpt).versions as Record<string, unknown> | undefined) ?? null;
     } catch (e) {
@@ -594,7 +595,7 @@ async function runReport(runDir: string, out: string, opts: ReportOptions): Prom
 // ---------------------------------------------------------------------------
 // sweep report
 
-async function sweepReport(dir: string, board: Leaderboard, out: string, opts: ReportOptions): Promise<ReportResult> {
+async function sweepReport(dir: string, board: LeaderboardTable, out: string, opts: ReportOptions): Promise<ReportResult> {
   const notes = [...board.notes];
   const rows = board.rows;
   const withTest = rows.filter((r) => r.parameters !== null && r.testAccuracy !== null);

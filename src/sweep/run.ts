@@ -8,7 +8,7 @@
  *                         with the error message of failed trials)
  *     leaderboard.csv     rewritten after every trial
  *     leaderboard.json
- *     <trial>/            config.json, history.jsonl, metrics.json, best.pt, last.pt ... (see run-dir.ts)
+ *     <trial>/            config.json, history.jsonl, metrics.json, best.pt, last.pt ... (see src/run/run-dir.ts)
  *
  * Resuming: a trial whose directory has metrics.json is finished and is not retrained (its
  * config.json must match, else the sweep refuses to start); one with a checkpoint (last.pt) but no
@@ -30,8 +30,9 @@ import path from 'node:path';
 import { ConfigError, describeConfig, resolveConfig, type TrainConfig } from '../config';
 import { prepare } from '../data';
 import { availableCpus } from '../native';
-import { resolveData, train, TrainingInterrupted, type EpochLog } from '../train/fit';
-import { readJson, RUN_FILES, writeFileAtomic, writeJson } from '../train/run-dir';
+import { LEADERBOARD_FILES, readRunConfig, readRunSummary, resolveData, RUN_FILES, writeLeaderboard, writeRunConfig, type RunSummary } from '../run';
+import { train, TrainingInterrupted, type EpochLog } from '../train/fit';
+import { readJson, writeJson } from '../util/json-file';
 import { packageVersion } from '../version';
 import {
   canonicalJson,
@@ -52,13 +53,11 @@ import {
 import {
   countStatuses,
   isSweepMetric,
-  leaderboardCsv,
   metricValue,
   rankRows,
   SWEEP_METRICS,
   type Leaderboard,
   type LeaderboardRow,
-  type RunSummary,
   type StageSelection,
   type SweepMetric,
   type TrialStatus,
@@ -67,8 +66,8 @@ import {
 export const SWEEP_FILES = {
   spec: 'sweep.json',
   trials: 'trials.jsonl',
-  csv: 'leaderboard.csv',
-  json: 'leaderboard.json',
+  csv: LEADERBOARD_FILES.csv,
+  json: LEADERBOARD_FILES.json,
 } as const;
 
 /** Sweep-wide settings applied over every trial's base (the CLI flags). `undefined` = not set. */
@@ -182,11 +181,7 @@ function errorText(e: unknown): string {
   return firstLine(e);
 }
 
-function readSummary(runDir: string): RunSummary | null {
-  const f = path.join(runDir, RUN_FILES.metrics);
-  if (!fs.existsSync(f)) return null;
-  return readJson<RunSummary>(f);
-}
+const readSummary = (runDir: string): RunSummary | null => readRunSummary(runDir);
 
 function resolveGrid(grid: SweepOptions['grid']): GridSpec {
   if (grid === 'paper') return paperGridSpec();
@@ -294,9 +289,8 @@ function checkFinished(trials: PlannedTrial[]): void {
   const issues: { path: string; message: string }[] = [];
   for (const t of trials) {
     if (!t.config) continue;
-    const cfgFile = path.join(t.runDir, RUN_FILES.config);
-    if (!fs.existsSync(path.join(t.runDir, RUN_FILES.metrics)) || !fs.existsSync(cfgFile)) continue;
-    const old = readJson<Record<string, unknown>>(cfgFile);
+    if (!fs.existsSync(path.join(t.runDir, RUN_FILES.metrics)) || !fs.existsSync(path.join(t.runDir, RUN_FILES.config))) continue;
+    const old = readRunConfig(t.runDir) as unknown as Record<string, unknown>;
     const want = t.config as unknown as Record<string, unknown>;
     if (comparable(old) !== comparable(want)) {
       issues.push({ path: t.name, message: `finished with a different config (${diffKeys(old, want).join(', ')}) than this sweep asks for` });
@@ -409,7 +403,7 @@ function rowOf(
   const s = status === 'done' ? readSummary(runDir) : null;
   let config: TrainConfig | null = t.config ?? null;
   try {
-    if (fs.existsSync(path.join(runDir, RUN_FILES.config))) config = readJson<TrainConfig>(path.join(runDir, RUN_FILES.config));
+    if (fs.existsSync(path.join(runDir, RUN_FILES.config))) config = readRunConfig(runDir);
   } catch {
     // keep the planned config
   }
@@ -524,8 +518,7 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
       counts: countStatuses(ranked),
       rows: ranked,
     };
-    writeFileAtomic(path.join(ctx.sweepDir, SWEEP_FILES.csv), leaderboardCsv(lb));
-    writeJson(path.join(ctx.sweepDir, SWEEP_FILES.json), lb);
+    writeLeaderboard(ctx.sweepDir, lb);
     return lb;
   };
 
@@ -567,12 +560,11 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
     let resume = false;
     if (fs.existsSync(t.runDir)) {
       const entries = fs.readdirSync(t.runDir);
-      const cfgFile = path.join(t.runDir, RUN_FILES.config);
-      if (entries.includes(RUN_FILES.last) && fs.existsSync(cfgFile)) {
-        const old = readJson<Record<string, unknown>>(cfgFile);
-        if (comparable(old) !== comparable(t.config as unknown as Record<string, unknown>))
-          return end('failed', `${t.runDir} holds an unfinished run with another config (${diffKeys(old, t.config as unknown as Record<string, unknown>).join(', ')}); remove it to retrain`);
-        writeJson(cfgFile, { ...old, threads: t.config.threads }); // this invocation's thread budget
+      if (entries.includes(RUN_FILES.last) && entries.includes(RUN_FILES.config)) {
+        const old = readRunConfig(t.runDir);
+        const [a, b] = [old as unknown as Record<string, unknown>, t.config as unknown as Record<string, unknown>];
+        if (comparable(a) !== comparable(b)) return end('failed', `${t.runDir} holds an unfinished run with another config (${diffKeys(a, b).join(', ')}); remove it to retrain`);
+        writeRunConfig(t.runDir, { ...old, threads: t.config.threads }); // this invocation's thread budget
         resume = true;
       } else if (entries.every((e) => DISPOSABLE.has(e) || /\.tmp-\d+$/.test(e))) {
         fs.rmSync(t.runDir, { recursive: true, force: true });

@@ -6,7 +6,6 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { lrAtEpoch, modelSpecOf, resolveThreads, validateConfig, type TrainConfig } from '../config';
-import { ensureSynth } from '../data/synth';
 import { loadSplit, openSplit, stratifiedSplit, stratifiedSplitIndices, type ImageSet, type ProgressCallback, type SplitHandle } from '../data';
 import { DistContext } from '../parallel/group';
 import type { DistOptions } from '../parallel/options';
@@ -15,7 +14,21 @@ import { CifakeModel, type EpochProgress, type EpochResult } from '../model';
 import { loadNative } from '../native';
 import { packageVersion } from '../version';
 import { EarlyStopping, type EarlyStoppingState } from './early-stopping';
-import { createRunDir, discardUnstartedRun, readHistory, readRunConfig, RUN_FILES, writeHistory, writeJson } from './run-dir';
+import {
+  createRunDir,
+  discardUnstartedRun,
+  readHistory,
+  readRunConfig,
+  resolveData,
+  RUN_FILES,
+  writeHistory,
+  writeRunConfig,
+  writeRunDataSummary,
+  writeRunSummary,
+  writeScores,
+  type RunSummary,
+  type StopReason,
+} from '../run';
 
 export interface EpochLog {
   epoch: number; // 1-based
@@ -33,21 +46,12 @@ export interface EpochLog {
   commSeconds?: number;
 }
 
-export type StopReason = 'completed' | 'early-stopped';
+export type { StopReason };
 
-export interface RunResult {
-  runDir: string;
+/** What train() resolves with: the run's summary (metrics.json) plus its config and history. */
+export interface RunResult extends RunSummary {
   config: TrainConfig;
   history: EpochLog[];
-  epochsRun: number;
-  bestEpoch: number;
-  stopReason: StopReason;
-  trainSeconds: number;
-  device: string;
-  parameters: number;
-  /** Processes that trained together (1 unless data-parallel). */
-  worldSize: number;
-  metrics: { val: MetricsReport; test: MetricsReport | null };
 }
 
 export interface TrainCallbacks {
@@ -237,24 +241,6 @@ async function evaluate(model: CifakeModel, key: string, labels: Uint8Array, thr
   return { logits, loss: bceWithLogits(logits, labels), metrics: computeMetrics(logits, labels, { fromLogits: true, threshold }) };
 }
 
-/** Per-image logits of the final model, for reports, ROC curves and error analysis. */
-function writeScores(runDir: string, split: string, set: ImageSet, logits: Float32Array): void {
-  writeJson(path.join(runDir, RUN_FILES.scores(split)), {
-    split,
-    files: set.files,
-    labels: Array.from(set.labels),
-    logits: Array.from(logits, (z) => Math.round(z * 1e5) / 1e5),
-  });
-}
-
-/** Resolves the data path: the user's, or the embedded demo set (generated once). */
-export async function resolveData(config: TrainConfig, log?: (m: string) => void): Promise<string> {
-  if (config.data) return config.data;
-  log?.('no --data given: using the embedded synthetic demo set (a pipeline demo, not a detector benchmark)');
-  const dir = await ensureSynth();
-  log?.(`demo set: ${dir}`);
-  return dir;
-}
 
 /** Hands `images` (all, or this rank's shard) to the device under `key`. */
 async function setShard(model: CifakeModel, key: string, set: ImageSet, ctx: DistContext | null): Promise<void> {
@@ -372,8 +358,8 @@ async function trainInRunDir(config: TrainConfig, runDir: string, opts: TrainOpt
       log(`resuming ${runDir} after epoch ${startEpoch}`);
     } else {
       if (lead) {
-        writeJson(path.join(runDir, RUN_FILES.config), config);
-        writeJson(path.join(runDir, RUN_FILES.data), { train: trainSet.summary, val: valSet.summary });
+        writeRunConfig(runDir, config);
+        writeRunDataSummary(runDir, { train: trainSet.summary, val: valSet.summary });
       }
       log(`run directory: ${runDir}`);
       // Like DDP: every rank starts from rank 0's initial weights.
@@ -474,7 +460,7 @@ async function trainInRunDir(config: TrainConfig, runDir: string, opts: TrainOpt
       metrics: { val: val.metrics, test },
     };
     const { history: _h, config: _c, ...summary } = result;
-    if (lead) writeJson(path.join(runDir, RUN_FILES.metrics), summary);
+    if (lead) writeRunSummary(runDir, summary);
     return result;
   } finally {
     model.dispose();
