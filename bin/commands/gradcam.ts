@@ -6,22 +6,13 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import sharp from 'sharp';
 
-import { Classifier } from '../../src/classifier';
-import { loadSplit, progressBar } from '../../src/data';
-import { COLORMAP_NAMES, type ColormapName } from '../../src/gradcam/colormap';
-import {
-  assertLayer,
-  explainDataset,
-  explainImages,
-  explanationAt,
-  renderExplained,
-  type ExplainMethod,
-  type ExplainTarget,
-} from '../../src/gradcam/explain';
-import { LABEL_NAMES } from '../../src/gradcam/validate';
-import { writeGradcamFolder } from '../../src/run';
-import { writeFileAtomic } from '../../src/util/json-file';
+import { Classifier, data, gradcam, run } from '../../src';
 import { positiveInt, threadsArg, unit } from '../cli-helpers';
+
+const { COLORMAP_NAMES, LABEL_NAMES, assertLayer, explainDataset, explainImages, explanationAt, renderExplained } = gradcam;
+type ColormapName = gradcam.ColormapName;
+type ExplainMethod = gradcam.ExplainMethod;
+type ExplainTarget = gradcam.ExplainTarget;
 
 
 interface GradcamFlags {
@@ -108,8 +99,8 @@ async function explainFiles(clf: Classifier, all: string[], f: GradcamFlags, lay
   const results = [];
   for (let i = 0; i < e.n; i++) {
     const it = explanationAt(e, i);
-    const pngFile = path.join(f.out, `${stems[i]}.gradcam.png`);
-    writeFileAtomic(pngFile, await png(await renderExplained(images, e, i, { fileName: path.basename(files[i]!), colormap: f.colormap, alpha: f.alpha, scale: f.scale }), f.palette));
+    const pngFile = run.gradcamImagePng(f.out, stems[i]!);
+    run.writeGradcamPng(pngFile, await png(await renderExplained(images, e, i, { fileName: path.basename(files[i]!), colormap: f.colormap, alpha: f.alpha, scale: f.scale }), f.palette));
     results.push({
       file: files[i]!,
       png: pngFile,
@@ -132,8 +123,7 @@ async function explainFiles(clf: Classifier, all: string[], f: GradcamFlags, lay
     images: results,
     errors: bad,
   };
-  const jsonFile = path.join(f.out, 'gradcam.json');
-  writeFileAtomic(jsonFile, `${JSON.stringify(doc)}\n`);
+  const jsonFile = run.writeGradcamJson(f.out, doc);
   if (f.json) {
     process.stdout.write(`${JSON.stringify({ ...doc, json: jsonFile, images: results.map(({ rawMap: _r, map: _m, ...rest }) => rest) })}\n`);
     return;
@@ -153,9 +143,9 @@ async function explainFiles(clf: Classifier, all: string[], f: GradcamFlags, lay
 
 async function explainSplit(clf: Classifier, f: GradcamFlags, layer: string): Promise<void> {
   const tty = !f.json && process.stderr.isTTY;
-  const decodeBar = tty ? progressBar(`decode ${f.split}`) : undefined;
-  const set = await loadSplit(f.data!, { split: f.split, limit: f.limit, onProgress: decodeBar }).finally(() => decodeBar?.stop());
-  const camBar = tty ? progressBar('grad-cam') : undefined;
+  const decodeBar = tty ? data.progressBar(`decode ${f.split}`) : undefined;
+  const set = await data.loadSplit(f.data!, { split: f.split, limit: f.limit, onProgress: decodeBar }).finally(() => decodeBar?.stop());
+  const camBar = tty ? data.progressBar('grad-cam') : undefined;
   const t0 = Date.now();
   const d = await explainDataset(
     clf.native,
@@ -173,7 +163,7 @@ async function explainSplit(clf: Classifier, f: GradcamFlags, layer: string): Pr
       onProgress: camBar ? (done, total) => camBar({ done, total, imagesPerSec: done / Math.max(1e-3, (Date.now() - t0) / 1000) }) : undefined,
     },
   ).finally(() => camBar?.stop());
-  const summary = await writeGradcamFolder(f.out, d, { png: (b) => png(b, f.palette), about: { checkpoint: clf.info.checkpoint, data: f.data, split: f.split } });
+  const summary = await run.writeGradcamFolder(f.out, d, { png: (b) => png(b, f.palette), about: { checkpoint: clf.info.checkpoint, data: f.data, split: f.split } });
   const { files } = summary;
   if (f.json) {
     process.stdout.write(`${JSON.stringify(summary)}\n`);
@@ -198,8 +188,6 @@ async function explainSplit(clf: Classifier, f: GradcamFlags, layer: string): Pr
 export function gradcamCommand(): Command {
   const cmd = new Command('gradcam');
   return cmd
-    .exitOverride() // as the program's own commands (addCommand does not inherit it): errors -> exit code 2
-    .showHelpAfterError('(run with --help for usage)')
     .description('explain a detector: Grad-CAM / HiResCAM triptychs of images, or a gallery and class-mean maps of a dataset split')
     .argument('[images...]', 'image files (JPEG, PNG, WebP; other sizes are resized to 32x32)')
     .requiredOption('-m, --model <runOrCheckpoint>', 'run directory (the model it ended with: best.pt if restored, else last.pt) or a checkpoint file')

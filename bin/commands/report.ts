@@ -1,7 +1,7 @@
 // cifake report: a run directory (or a sweep folder) as one self-contained HTML page plus PNG charts.
 import { Command } from 'commander';
 
-import { writeReport, type ReportOptions } from '../../src/report';
+import { report } from '../../src';
 import { positiveInt, threadsArg } from '../cli-helpers';
 
 
@@ -32,7 +32,7 @@ export function reportCommand(): Command {
     .option('-q, --quiet', 'print only the path of the report')
     .addHelpText('after', '\nExamples:\n  cifake report runs/hoc\n  cifake report runs/sweeps/paper --out /tmp/sweep.html')
     .action(async (dir: string, f: ReportFlags) => {
-      const opts: ReportOptions = {
+      const opts: report.ReportOptions = {
         out: f.out,
         computeScores: f.scores,
         gradcam: f.gradcam,
@@ -42,7 +42,7 @@ export function reportCommand(): Command {
         threads: f.threads,
         onLog: f.json || f.quiet ? undefined : (m) => process.stderr.write(`${m}\n`),
       };
-      const r = await writeReport(dir, opts);
+      const r = await report.writeReport(dir, opts);
       if (f.json) {
         process.stdout.write(`${JSON.stringify(r)}\n`);
         return;

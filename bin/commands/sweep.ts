@@ -1,20 +1,13 @@
 // cifake sweep: the paper's two-stage topology grid or a user grid, resumable, with a leaderboard.
 import { Command, Option } from 'commander';
 
-import { describeConfig } from '../../src/config';
-import {
-  extractorLabel,
-  formatLeaderboard,
-  formatSeconds,
-  planSweep,
-  runSweep,
-  stageLabel,
-  SWEEP_METRICS,
-  type SweepEvent,
-  type SweepMetric,
-  type SweepOptions,
-} from '../../src/sweep';
+import { describeConfig, sweep } from '../../src';
 import { nonNegativeInt, onInterrupt, positiveInt } from '../cli-helpers';
+
+const { extractorLabel, formatLeaderboard, formatSeconds, planSweep, runSweep, stageLabel, SWEEP_METRICS } = sweep;
+type SweepEvent = sweep.SweepEvent;
+type SweepMetric = sweep.SweepMetric;
+type SweepOptions = sweep.SweepOptions;
 
 
 interface SweepFlags {
@@ -60,8 +53,6 @@ function eventLine(e: SweepEvent): string | null {
 
 export function sweepCommand(): Command {
   return new Command('sweep')
-    .exitOverride() // as the program's own commands (addCommand does not inherit it): errors -> exit code 2
-    .showHelpAfterError('(run with --help for usage)')
     .description("run a grid of trials (the paper's two-stage topology search, or a user grid) with a leaderboard; re-runs skip finished trials")
     .requiredOption('-g, --grid <paper|file>', "'paper' (Bird & Lotfi's 12 extractors + 24 dense heads) or a grid file (.json, .yaml, .yml)")
     .option('-d, --data <path>', 'CIFAKE zip or folder (default: the grid base, else the embedded demo set)')

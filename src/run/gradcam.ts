@@ -49,3 +49,19 @@ export async function writeGradcamFolder(dir: string, d: DatasetExplanation, opt
   writeJson(files.summary, summary);
   return summary;
 }
+
+// ---------------------------------------------------------------------------
+// Image files mode (`cifake gradcam --out DIR a.jpg b.png`): <stem>.gradcam.png per image and gradcam.json.
+
+export const gradcamImagePng = (dir: string, stem: string): string => path.join(dir, `${stem}.gradcam.png`);
+
+export function writeGradcamPng(file: string, png: Uint8Array): void {
+  writeFileAtomic(file, png);
+}
+
+/** Writes <dir>/gradcam.json (one line: the maps make it large); returns its path. */
+export function writeGradcamJson(dir: string, doc: unknown): string {
+  const file = path.join(dir, 'gradcam.json');
+  writeJson(file, doc, true);
+  return file;
+}
