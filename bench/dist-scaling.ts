@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { median, runBench } from './lib';
 
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i].replace(/^--/, ''), process.argv[i + 1]);
@@ -20,7 +21,6 @@ const BATCH = Number(args.get('batch') ?? 32);
 const ROOT = path.resolve(__dirname, '..');
 const zip = process.env.CIFAKE_DATA ?? process.env.CIFAKE_ZIP ?? path.resolve(ROOT, '../shared/data/cifake-dev.zip');
 const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cifake-dist-bench-'));
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 interface EpochFigures {
   imagesPerSec: number;
@@ -76,4 +76,4 @@ function main() {
   fs.rmSync(outDir, { recursive: true, force: true });
 }
 
-main();
+runBench(main);

@@ -32,6 +32,7 @@ import { modelSpecOf, resolveConfig, type PresetName, type TrainConfig } from '.
 import { loadSplit, stratifiedSplit, subsetImageSet, type ImageSet } from '../src/data';
 import { CifakeModel } from '../src/model';
 import { loadedBlasLibraries, loadNative } from '../src/native';
+import { median, runBench, writeBenchReport } from './lib';
 
 const FAMILY_PRESET: Record<string, PresetName> = {
   original: 'paper-cnn',
@@ -41,11 +42,6 @@ const FAMILY_PRESET: Record<string, PresetName> = {
 };
 const HOC_GOAL_S = 60;
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const fmt = (x: number, d = 1) => x.toFixed(d);
 
 interface Measurement {
@@ -179,15 +175,7 @@ async function main(): Promise<void> {
   const md = [header, '', ...lines, '', ...goal].join('\n');
   console.log(md);
 
-  fs.mkdirSync(values.out, { recursive: true });
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const base = path.join(values.out, `epoch-times-${stamp}`);
-  fs.writeFileSync(`${base}.md`, md + '\n');
-  fs.writeFileSync(`${base}.json`, JSON.stringify({ header, args: values, trainImages: train.count, measurements: all }, null, 2) + '\n');
-  console.error(`wrote ${base}.md and ${base}.json`);
+  writeBenchReport(values.out, 'epoch-times', md, { header, args: values, trainImages: train.count, measurements: all });
 }
 
-main().catch((e: Error) => {
-  console.error(e.stack ?? e.message);
-  process.exit(1);
-});
+runBench(main);

@@ -32,18 +32,10 @@ import { renderSynthImage } from '../src/data/synth';
 import { CifakeModel } from '../src/model';
 import { loadedBlasLibraries, loadNative } from '../src/native';
 import { packageVersion } from '../src/version';
+import { median, quantile, runBench, writeBenchReport } from './lib';
 
 type InputKind = 'raw' | 'jpeg';
 
-const quantile = (xs: number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
-};
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 /** A fresh 'hoc' model saved as a checkpoint with the meta cifake train writes (config, epoch, versions). */
 async function untrainedCheckpoint(dir: string): Promise<string> {
@@ -210,30 +202,15 @@ async function main(): Promise<void> {
     }
     const md = [header, '', ...lines].join('\n');
     console.log(md);
-    fs.mkdirSync(values.out, { recursive: true });
-    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    const base = path.join(values.out, `predict-throughput-${stamp}`);
-    fs.writeFileSync(`${base}.md`, md + '\n');
-    fs.writeFileSync(
-      `${base}.json`,
-      JSON.stringify(
-        {
-          header,
-          args: values,
-          results: configs.map((c) => ({ device: c.device, threads: c.threads, input: c.input, batch: c.batch, ...results.get(c)! })),
-        },
-        null,
-        2,
-      ) + '\n',
-    );
-    console.error(`wrote ${base}.md and ${base}.json`);
+    writeBenchReport(values.out, 'predict-throughput', md, {
+      header,
+      args: values,
+      results: configs.map((c) => ({ device: c.device, threads: c.threads, input: c.input, batch: c.batch, ...results.get(c)! })),
+    });
   } finally {
     for (const c of classifiers) c.dispose();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 }
 
-main().catch((e: Error) => {
-  console.error(e.stack ?? e.message);
-  process.exit(1);
-});
+runBench(main);

@@ -7,8 +7,8 @@ import path from 'node:path';
 
 import { computeMetrics, type MetricsReport } from '../src/metrics';
 import { evaluate, readExcludeList } from '../src/train/evaluate';
-import { readHistory, readJson, RUN_FILES } from '../src/train/run-dir';
-import type { EpochLog, RunResult } from '../src/train/fit';
+import { readHistory, readRunConfig, readRunDataSummary, readRunSummary, readScoresFile, resolveRunData, RUN_FILES } from '../src/run';
+import type { EpochLog } from '../src/train/fit';
 
 const args = process.argv.slice(2);
 const ex = args.indexOf('--exclude-list');
@@ -24,7 +24,9 @@ console.log('| run | model | params | epochs run (best) | training time | test a
 console.log('|---|---|---|---|---|---|---|---|---|---|---|');
 async function testScores(dir: string, data: string): Promise<{ files: string[]; labels: number[]; logits: number[] }> {
   try {
-    return readJson(path.join(dir, RUN_FILES.scores('test')));
+    const s = readScoresFile(path.join(dir, RUN_FILES.scores('test')));
+    if (!s.logits || !s.files) throw new Error('no logits');
+    return { files: s.files, labels: s.labels, logits: s.logits };
   } catch {
     const r = await evaluate(dir, { data, split: 'test', scores: true });
     return { files: r.scores!.files, labels: Array.from(r.scores!.labels), logits: Array.from(r.scores!.logits) };
@@ -33,10 +35,11 @@ async function testScores(dir: string, data: string): Promise<{ files: string[];
 
 async function main() {
 for (const dir of args) {
-  const m = readJson<Omit<RunResult, 'history' | 'config'>>(path.join(dir, RUN_FILES.metrics));
-  const config = readJson<{ model: { family: string }; data: string }>(path.join(dir, RUN_FILES.config));
+  const m = readRunSummary(dir);
+  if (!m) throw new Error(`${dir}: no ${RUN_FILES.metrics} (unfinished run)`);
+  const config = readRunConfig(dir);
   const history = readHistory<EpochLog>(dir);
-  const scores = await testScores(dir, config.data);
+  const scores = await testScores(dir, await resolveRunData(dir, config, readRunDataSummary(dir)));
   const test = m.metrics.test ?? computeMetrics(scores.logits, scores.labels, { fromLogits: true });
   let without = '-';
   if (excluded) {

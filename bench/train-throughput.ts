@@ -14,6 +14,7 @@ import { loadSplit } from '../src/data';
 import { CifakeModel } from '../src/model';
 import { availableCpus } from '../src/native';
 import { makeImages } from '../test/helpers';
+import { median, runBench } from './lib';
 
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i].replace(/^--/, ''), process.argv[i + 1]);
@@ -27,7 +28,6 @@ const PYTHON = args.get('python') ?? '/usr/bin/python3';
 const CHANNELS_LAST = args.get('channels-last') === '1';
 const zip = process.env.CIFAKE_ZIP ?? path.resolve(__dirname, '../../shared/data/cifake-dev.zip');
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function data(): Promise<{ images: Uint8Array; labels: Uint8Array; source: string }> {
   if (fs.existsSync(zip)) {
@@ -100,7 +100,4 @@ async function main() {
   for (const r of rows) console.log(r);
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+runBench(main);

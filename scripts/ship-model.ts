@@ -11,7 +11,8 @@ import { parseArgs } from 'node:util';
 import { CifakeModel } from '../src/model';
 import { PRETRAINED_DIR, PRETRAINED_MANIFEST, sha256File, type PretrainedManifest } from '../src/pretrained';
 import { evaluate } from '../src/train/evaluate';
-import { readJson, resolveCheckpoint, writeJson, writeFileAtomic } from '../src/train/run-dir';
+import { readRunConfig, resolveCheckpoint } from '../src/run';
+import { writeFileAtomic, writeJson } from '../src/util/json-file';
 
 const FILE = 'cifake-detector.pt';
 
@@ -74,7 +75,7 @@ async function main() {
   const { values } = parseArgs({ options: { run: { type: 'string' }, data: { type: 'string' }, 'exclude-list': { type: 'string' }, command: { type: 'string' }, notes: { type: 'string', default: '' } } });
   if (!values.run || !values.data || !values.command) throw new Error('usage: ship-model.ts --run RUN --data ZIP --command "the training command" [--exclude-list FILE] [--notes TEXT]');
   const checkpoint = resolveCheckpoint(values.run);
-  const config = readJson<Record<string, unknown> & { name?: string }>(path.join(values.run, 'config.json'));
+  const config = readRunConfig(values.run) as unknown as Record<string, unknown> & { name?: string };
   fs.mkdirSync(PRETRAINED_DIR, { recursive: true });
   const out = path.join(PRETRAINED_DIR, FILE);
   const { model, meta } = await CifakeModel.load(checkpoint, { device: 'cpu', withOptimizer: false });

@@ -6,9 +6,9 @@ import { explainImage, type ExplainMethod, type ExplainPngOptions, type ExplainT
 import { sigmoid } from './metrics';
 import { CifakeModel, type CheckpointMeta } from './model';
 import { loadNative } from './native';
-import { resolveCheckpoint } from './train/run-dir';
 import { resolveModelTarget } from './pretrained';
 import { MILD_SUITE, perturbImages } from './robustness/perturb';
+import { resolveCheckpoint } from './run';
 import { packageVersion } from './version';
 
 /** Raw pixels: 32x32 RGB, interleaved (HWC, as sharp's .raw() gives) unless layout is 'chw'. */

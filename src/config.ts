@@ -13,8 +13,9 @@
  *  - when a layer changes `model.family` (or `schedule.type`), the previous layer's model
  *    (schedule) is replaced instead of merged, so the new family starts from its own
  *    defaults; a layer that only tweaks fields (`{ model: { dropout: 0.2 } }`) merges into
- *    the family from below. A model without a family is `original`.
- *  - no preset = the schema defaults, which equal the `paper-cnn` preset.
+ *    the family from below. A model without a family is `hoc` (the CLI's default preset's family).
+ *  - no preset = the schema defaults: the `hoc` model with the `paper-cnn` training (Adam 1e-3,
+ *    batch 32, 30 epochs, no early stopping).
  *  - the result is validated strictly (unknown keys are errors); every problem is reported
  *    in one `ConfigError` as `field.path: message (allowed: ...)`.
  *
@@ -24,69 +25,14 @@
  *  - `schedule` step defaults (ours): stepSize 10, gamma 0.1.
  *  - `threads: null` = all CPUs available to the process (see `resolveThreads`).
  */
+import * as fs from 'fs';
 import * as os from 'os';
 import { z } from 'zod';
+import { ConfigError, issuesFromZod, show, typeName } from './config-issues';
 import type { NativeModelSpec } from './native';
 
-// ---------------------------------------------------------------------------
-// allowed-values table, used to build error messages
-
-/** Human description of allowed values per field; array items use `[]`. */
-const ALLOWED: Record<string, string> = {
-  model: "an object { family, ... } or a family name: 'original', 'lightweight', 'hoc'",
-  'model.family': 'original, lightweight, hoc',
-  'model.convFilters': '1 to 4 integers, each 1..1024 (one per conv block)',
-  'model.convsPerBlock': 'integer 1..4 (3x3 convs per block; lightweight and hoc)',
-  'model.residual': 'true, false (lightweight and hoc)',
-  'model.convFilters[]': 'integer 1..1024',
-  'model.padding': 'valid, same; lightweight and hoc: same only',
-  'model.dense': '0 to 3 integers, each 1..8192',
-  'model.dense[]': 'integer 1..8192',
-  'model.dropout': 'number in [0, 1)',
-  'model.fusedHoc': 'true, false',
-  optimizer: 'an object { name, lr, weightDecay, betas }',
-  'optimizer.name': 'adam, adamw',
-  'optimizer.lr': 'number > 0',
-  'optimizer.weightDecay': 'number >= 0',
-  'optimizer.betas': '[beta1, beta2], each in [0, 1)',
-  'optimizer.betas[]': 'number in [0, 1)',
-  schedule: "'none', 'cosine', 'step' or an object { type, ... }",
-  'schedule.type': 'none, cosine, step',
-  'schedule.warmupEpochs': 'integer >= 0',
-  'schedule.minLr': 'number >= 0, not above optimizer.lr',
-  'schedule.stepSize': 'integer >= 1',
-  'schedule.gamma': 'number in (0, 1]',
-  augment: 'an object { hflip, shift }',
-  'augment.hflip': 'true, false',
-  'augment.shift': 'integer 0..8 pixels',
-  batchSize: 'integer 1..65536',
-  epochs: 'integer >= 1',
-  earlyStopping: 'null (off) or an object { monitor, patience, minDelta, restoreBest }',
-  'earlyStopping.monitor': 'val_loss, val_acc',
-  'earlyStopping.patience': 'integer >= 0; 0 = never stop',
-  'earlyStopping.minDelta': 'number >= 0',
-  'earlyStopping.restoreBest': 'true, false',
-  seed: 'integer >= 0',
-  device: 'cpu, cuda, cuda:N, auto',
-  threads: 'integer >= 1, or null = all available CPUs',
-  valFraction: 'number in [0, 1)',
-  limit: 'integer >= 1 = images per class, or null = no limit',
-  data: 'a path string, or null = the embedded demo set',
-  outDir: 'a non-empty path string',
-  name: "null, or 1-100 characters from A-Z a-z 0-9 . _ - other than '.' and '..'",
-  threshold: 'number in [0, 1]',
-  amp: 'none, bf16, fp16',
-  labelSmoothing: 'number in [0, 0.5)',
-  robustAugment: 'null (off) or an object { probability, jpegProbability, ops, jpegQuality, blurSigma, resizeTo, noiseSigma }',
-  'robustAugment.probability': 'number in [0, 1]',
-  'robustAugment.jpegProbability': 'number in [0, 1]',
-  'robustAugment.ops[]': 'blur, resize, noise',
-  'robustAugment.jpegQuality': '[min, max], integers 1..100, min <= max',
-  'robustAugment.blurSigma': '[min, max], numbers in (0, 8], min <= max',
-  'robustAugment.resizeTo': '[min, max], integers 4..31, min <= max',
-  'robustAugment.noiseSigma': '[min, max], numbers in (0, 128], min <= max',
-  channelsLast: 'true, false',
-};
+export { ConfigError } from './config-issues';
+export type { ConfigIssue } from './config-issues';
 
 /** strict object whose unknown-key error lists the allowed keys */
 function strictObject<T extends z.ZodRawShape>(shape: T) {
@@ -203,7 +149,7 @@ export const EarlyStoppingSchema = strictObject({
 const NAME_RE = /^[A-Za-z0-9._-]{1,100}$/;
 
 export const TrainConfigSchema = strictObject({
-  model: ModelSchema.prefault({ family: 'original' }),
+  model: ModelSchema.prefault({ family: 'hoc' }),
   optimizer: OptimizerSchema.prefault({}),
   schedule: ScheduleSchema.prefault({ type: 'none' }),
   augment: AugmentSchema.prefault({}),
@@ -216,7 +162,7 @@ export const TrainConfigSchema = strictObject({
     .regex(/^(cpu|cuda|cuda:\d+|auto)$/)
     .default('auto'),
   threads: z.int().min(1).nullable().default(null),
-  valFraction: z.number().min(0).lt(1).default(0.1),
+  valFraction: z.number().gt(0).lt(1).default(0.1),
   limit: z.int().min(1).nullable().default(null),
   data: z.string().min(1).nullable().default(null),
   outDir: z.string().min(1).default('runs'),
@@ -248,6 +194,10 @@ export const TrainConfigSchema = strictObject({
   /** Decoded-data cache folder; null = the default (~/.cache/cifake-torch), false = no cache. */
   cacheDir: z.union([z.string().min(1), z.literal(false)]).nullable().default(null),
 }).superRefine((c, ctx) => {
+  const cpus = Math.max(1, os.availableParallelism());
+  if (c.threads !== null && c.threads > cpus) {
+    ctx.addIssue({ code: 'custom', path: ['threads'], message: `must be <= ${cpus} (the CPUs available to this process), got ${c.threads}` });
+  }
   if (c.amp === 'fp16' && c.device === 'cpu') {
     ctx.addIssue({
       code: 'custom',
@@ -273,136 +223,6 @@ export type ModelFamily = ModelConfig['family'];
 export type OptimizerConfig = TrainConfig['optimizer'];
 export type ScheduleConfig = TrainConfig['schedule'];
 export type EarlyStoppingConfig = NonNullable<TrainConfig['earlyStopping']>;
-
-// ---------------------------------------------------------------------------
-// errors
-
-export interface ConfigIssue {
-  /** dotted field path, e.g. `model.convFilters[1]`; '' for the root */
-  path: string;
-  /** message without the path */
-  message: string;
-}
-
-/** Invalid configuration. `message` lists one `field.path: message (allowed: ...)` per line. */
-export class ConfigError extends Error {
-  readonly issues: ConfigIssue[];
-
-  constructor(issues: ConfigIssue[]) {
-    const lines = issues.map((i) => `  ${i.path || '(config)'}: ${i.message}`);
-    super(`Invalid training config (${issues.length} issue${issues.length === 1 ? '' : 's'}):\n${lines.join('\n')}`);
-    this.name = 'ConfigError';
-    this.issues = issues;
-  }
-}
-
-function formatPath(path: ReadonlyArray<PropertyKey>): string {
-  let s = '';
-  for (const p of path) {
-    if (typeof p === 'number') s += `[${p}]`;
-    else s += s ? `.${String(p)}` : String(p);
-  }
-  return s;
-}
-
-/** table key: array indices collapsed to [] */
-function allowedKey(path: ReadonlyArray<PropertyKey>): string {
-  return formatPath(path.map((p) => (typeof p === 'number' ? -1 : p))).replace(/\[-1\]/g, '[]');
-}
-
-function show(v: unknown): string {
-  if (v === undefined) return 'undefined';
-  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
-  try {
-    const s = JSON.stringify(v);
-    return s.length > 60 ? `${s.slice(0, 57)}...` : s;
-  } catch {
-    return String(v);
-  }
-}
-
-function typeName(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'array';
-  return typeof v;
-}
-
-function withAllowed(path: ReadonlyArray<PropertyKey>, message: string): string {
-  const allowed = ALLOWED[allowedKey(path)];
-  return allowed ? `${message} (allowed: ${allowed})` : message;
-}
-
-function issuesFromZod(error: z.ZodError): ConfigIssue[] {
-  const out: ConfigIssue[] = [];
-  for (const iss of error.issues) {
-    const raw = iss as z.core.$ZodIssue & { input?: unknown };
-    const input = raw.input;
-    const path = iss.path;
-    switch (iss.code) {
-      case 'unrecognized_keys': {
-        const allowed = iss.message.startsWith('allowed keys: ') ? iss.message.slice('allowed keys: '.length) : '';
-        for (const key of iss.keys) {
-          out.push({
-            path: formatPath([...path, key]),
-            message: `unknown key${allowed ? ` (allowed keys${path.length ? ` in ${formatPath(path)}` : ''}: ${allowed})` : ''}`,
-          });
-        }
-        break;
-      }
-      case 'invalid_type': {
-        const msg =
-          input === undefined
-            ? 'is required'
-            : iss.expected === 'int' && typeof input === 'number'
-              ? `must be an integer, got ${show(input)}`
-              : `expected ${iss.expected}, got ${typeName(input)} ${show(input)}`;
-        out.push({ path: formatPath(path), message: withAllowed(path, msg) });
-        break;
-      }
-      case 'too_small':
-      case 'too_big': {
-        const small = iss.code === 'too_small';
-        const bound = small ? (iss as z.core.$ZodIssueTooSmall).minimum : (iss as z.core.$ZodIssueTooBig).maximum;
-        const inclusive = iss.inclusive ?? true;
-        let msg: string;
-        if (iss.origin === 'array' || iss.origin === 'set') {
-          const n = Array.isArray(input) ? input.length : '?';
-          msg = `must have ${small ? 'at least' : 'at most'} ${String(bound)} item(s), got ${n}`;
-        } else if (iss.origin === 'string') {
-          msg = small ? `must be at least ${String(bound)} character(s)` : `must be at most ${String(bound)} characters`;
-        } else {
-          const op = small ? (inclusive ? '>=' : '>') : inclusive ? '<=' : '<';
-          msg = `must be ${op} ${String(bound)}, got ${show(input)}`;
-        }
-        out.push({ path: formatPath(path), message: withAllowed(path, msg) });
-        break;
-      }
-      case 'invalid_union': {
-        const disc = (iss as { discriminator?: string }).discriminator;
-        if (disc !== undefined) {
-          // path already ends in the discriminator key; input is the enclosing object
-          const value = input !== null && typeof input === 'object' ? (input as Record<string, unknown>)[disc] : input;
-          const msg = value === undefined ? 'is required' : `invalid value ${show(value)}`;
-          out.push({ path: formatPath(path), message: withAllowed(path, msg) });
-        } else {
-          out.push({ path: formatPath(path), message: withAllowed(path, `invalid value ${show(input)}`) });
-        }
-        break;
-      }
-      case 'invalid_value':
-      case 'invalid_format':
-        out.push({ path: formatPath(path), message: withAllowed(path, `invalid value ${show(input)}`) });
-        break;
-      case 'custom':
-        if (iss.message && iss.message !== 'Invalid input') out.push({ path: formatPath(path), message: iss.message });
-        else out.push({ path: formatPath(path), message: withAllowed(path, `invalid value ${show(input)}`) });
-        break;
-      default:
-        out.push({ path: formatPath(path), message: withAllowed(path, iss.message) });
-    }
-  }
-  return out;
-}
 
 // ---------------------------------------------------------------------------
 // presets
@@ -589,16 +409,31 @@ export function resolveConfig(options: ResolveOptions = {}): TrainConfig {
   let merged = deepMerge(base, normalizeLayer(file, 'config file'));
   merged = deepMerge(merged, normalizeLayer(overrides, 'overrides'));
   if (isPlainObject(merged.model) && merged.model.family === undefined) {
-    merged.model = { family: 'original', ...merged.model };
+    merged.model = { family: 'hoc', ...merged.model };
   }
   return validateConfig(merged);
 }
 
-/** Validate an already merged object (no shorthands); throws ConfigError. */
-export function validateConfig(input: unknown): TrainConfig {
+/** Validate an already merged object (no shorthands); throws ConfigError (naming `source`, the file, if given). */
+export function validateConfig(input: unknown, source?: string): TrainConfig {
   const r = TrainConfigSchema.safeParse(input, { reportInput: true });
-  if (!r.success) throw new ConfigError(issuesFromZod(r.error));
+  if (!r.success) throw new ConfigError(issuesFromZod(r.error), source);
   return r.data;
+}
+
+/** Parses a JSON config file; a file that cannot be read or is not JSON is a ConfigError naming it. */
+export function readConfigFile(file: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError([{ path: '', message: `cannot read the file: ${(e as Error).message}` }], file);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new ConfigError([{ path: '', message: `not valid JSON: ${(e as Error).message}` }], file);
+  }
 }
 
 // ---------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 import { PACKAGE_ROOT } from './native';
-import { readJson } from './train/run-dir';
+import { readJson } from './util/json-file';
 
 let cached: string | undefined;
 

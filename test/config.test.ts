@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import os from 'node:os';
 import {
   ConfigError,
   describeConfig,
@@ -63,9 +64,11 @@ describe('config', () => {
       });
     });
 
-    it('no preset = schema defaults = paper-cnn', () => {
-      expect(resolveConfig()).to.deep.equal(resolveConfig({ preset: 'paper-cnn' }));
-      expect(resolveConfig({ preset: null })).to.deep.equal(resolveConfig({ preset: 'paper-cnn' }));
+    it("no preset = schema defaults = paper-cnn's training with the hoc model (the CLI's default family)", () => {
+      const paperTraining = { ...resolveConfig({ preset: 'paper-cnn' }), model: resolveConfig({ preset: 'hoc' }).model };
+      expect(resolveConfig()).to.deep.equal(paperTraining);
+      expect(resolveConfig({ preset: null })).to.deep.equal(paperTraining);
+      expect(validateConfig({}).model.family).to.equal('hoc');
     });
 
     it('lightweight: lightweight family, Adam 1e-3, batch 32, 30 epochs, ES val_loss patience 3 restore best', () => {
@@ -190,8 +193,8 @@ describe('config', () => {
     it('same family merges field tweaks', () => {
       const c = resolveConfig({ preset: 'hoc', overrides: { model: { fusedHoc: false } } });
       expect(c.model).to.include({ family: 'hoc', fusedHoc: false, dropout: 0.5 });
-      const d = resolveConfig({ overrides: { model: { padding: 'same' } } }); // no family → original
-      expect(d.model).to.deep.equal({ family: 'original', convFilters: [32, 32], padding: 'same', dense: [64], dropout: 0 });
+      const d = resolveConfig({ overrides: { model: { dropout: 0.25 } } }); // no family → hoc
+      expect(d.model).to.deep.equal({ family: 'hoc', convFilters: [16, 32], padding: 'same', dense: [64], dropout: 0.25, fusedHoc: true });
     });
 
     it('schedule shorthand keeps same-type settings, a new type starts fresh', () => {
@@ -224,7 +227,7 @@ describe('config', () => {
       const c = resolveConfig({
         overrides: {
           device: 'cuda:1',
-          threads: 4,
+          threads: 1,
           limit: 500,
           data: '/data/cifake',
           outDir: 'out',
@@ -232,13 +235,13 @@ describe('config', () => {
           threshold: 0.7,
           amp: 'bf16',
           channelsLast: true,
-          valFraction: 0,
+          valFraction: 0.05,
           seed: 0,
           augment: { shift: 8 },
         },
       });
-      expect(c).to.include({ device: 'cuda:1', threads: 4, limit: 500, data: '/data/cifake', outDir: 'out', name: 'exp-1.a_b', threshold: 0.7 });
-      expect(c).to.include({ amp: 'bf16', channelsLast: true, valFraction: 0, seed: 0 });
+      expect(c).to.include({ device: 'cuda:1', threads: 1, limit: 500, data: '/data/cifake', outDir: 'out', name: 'exp-1.a_b', threshold: 0.7 });
+      expect(c).to.include({ amp: 'bf16', channelsLast: true, valFraction: 0.05, seed: 0 });
       expect(c.augment).to.deep.equal({ hflip: false, shift: 8 });
       for (const device of ['cpu', 'cuda', 'cuda:0', 'auto']) expect(resolveConfig({ overrides: { device } }).device).to.equal(device);
     });
@@ -303,7 +306,9 @@ describe('config', () => {
         [{ seed: -1 }, 'seed: must be >= 0'],
         [{ device: 'cuda:x' }, 'device: invalid value "cuda:x"'],
         [{ threads: 0 }, 'threads: must be >= 1'],
+        [{ threads: os.availableParallelism() + 1 }, `threads: must be <= ${os.availableParallelism()} (the CPUs available to this process), got ${os.availableParallelism() + 1}`],
         [{ valFraction: 1 }, 'valFraction: must be < 1'],
+        [{ valFraction: 0 }, 'valFraction: must be > 0'],
         [{ limit: 0 }, 'limit: must be >= 1'],
         [{ data: '' }, 'data: must be at least 1 character(s)'],
         [{ name: '../x' }, 'name: invalid value "../x"'],

@@ -456,14 +456,18 @@ describe('Grad-CAM', function () {
         expect(summary.split).to.equal('test');
       });
 
-      it('errors: a text file is named, an unknown layer lists the valid ones (exit 1); files and --data together is a usage error (exit 2)', async () => {
+      it('errors: a text file is named and the other files are explained (exit 1, as predict); an unknown layer lists the valid ones, files and --data together (exit 2)', async () => {
         const text = path.join(tmp, 'readme.txt');
         fs.writeFileSync(text, 'hello\n');
-        const bad = await cli(['--model', checkpoint, '--out', path.join(tmp, 'cli-bad'), files[0]!, text]);
+        const bad = await cli(['--model', checkpoint, '--out', path.join(tmp, 'cli-bad'), text, files[0]!, files[1]!]);
         expect(bad.code).to.equal(1);
-        expect(bad.err).to.contain(text);
+        expect(bad.out).to.match(new RegExp(`${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s+-\\s+ERROR`));
+        for (const f of ['img0.gradcam.png', 'img1.gradcam.png']) expect(fs.existsSync(path.join(tmp, 'cli-bad', f)), f).to.equal(true);
+        const doc = JSON.parse(fs.readFileSync(path.join(tmp, 'cli-bad', 'gradcam.json'), 'utf8'));
+        expect(doc.images.map((x: { file: string }) => x.file)).to.deep.equal([files[0], files[1]]);
+        expect(doc.errors.map((x: { file: string }) => x.file)).to.deep.equal([text]);
         const layer = await cli(['--model', checkpoint, '--out', path.join(tmp, 'cli-bad'), '--layer', 'conv5', files[0]!]);
-        expect(layer.code).to.equal(1);
+        expect(layer.code).to.equal(2);
         expect(layer.err).to.contain("unknown layer 'conv5'").and.contain('conv1, pool1, conv2, pool2');
         const both = await cli(['--model', checkpoint, '--out', path.join(tmp, 'cli-bad'), '--data', tmp, files[0]!]);
         expect(both.code).to.equal(2);

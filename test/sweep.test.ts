@@ -27,7 +27,7 @@ import {
   type SweepEvent,
   type SweepResult,
 } from '../src/sweep';
-import { RUN_FILES } from '../src/train/run-dir';
+import { RUN_FILES } from '../src/run';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cifake-sweep-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -221,8 +221,7 @@ describe('sweep', () => {
       else process.env.CIFAKE_CACHE_DIR = savedCache;
     });
 
-    // 2 trainable trials; valFraction 0 fails at runtime (after the run directory exists);
-    // 2000 filters fail config validation
+    // 2 trainable trials; valFraction 0 and 2000 filters fail config validation
     const grid = (): GridSpec =>
       parseGrid({
         name: 'tiny',
@@ -282,12 +281,14 @@ describe('sweep', () => {
 
       // two at once, one thread each
       const starts = events.filter((e) => e.event === 'trial-start');
-      expect(starts).to.have.length(4); // the two invalid configs never start
+      expect(starts).to.have.length(2); // the four invalid configs never start
       expect(starts.every((e) => e.event === 'trial-start' && e.threads === 1 && !e.resume)).to.equal(true);
+      // no run directory is left behind by a trial that could not start
+      expect(fs.existsSync(path.join(sweepDir(), 'convFilters-4_valFraction-0'))).to.equal(false);
       expect(events.some((e) => e.event === 'epoch')).to.equal(true);
     });
 
-    it('re-running skips finished trials without retraining them and retries the failed ones', async () => {
+    it('re-running skips finished trials without retraining them and checks the failed ones again', async () => {
       const mtimes = OK.map((t) => fs.statSync(path.join(sweepDir(), t, RUN_FILES.metrics)).mtimeMs);
       const events: SweepEvent[] = [];
       const r = await run(events);
@@ -295,10 +296,7 @@ describe('sweep', () => {
       const ends = events.filter((e) => e.event === 'trial-end');
       expect(ends.filter((e) => e.event === 'trial-end' && e.status === 'skipped').map((e) => e.event === 'trial-end' && e.trial).sort()).to.deep.equal(OK);
       expect(ends.filter((e) => e.event === 'trial-end' && e.status === 'failed')).to.have.length(4);
-      expect(events.filter((e) => e.event === 'trial-start').map((e) => e.event === 'trial-start' && e.trial).sort()).to.deep.equal([
-        'convFilters-4_valFraction-0',
-        'convFilters-6_valFraction-0',
-      ]);
+      expect(events.filter((e) => e.event === 'trial-start')).to.deep.equal([]); // all four are invalid configs
       expect(r.leaderboard.counts).to.include({ done: 2, failed: 4 });
       expect(r.leaderboard.rows.filter((x) => x.skipped).map((x) => x.trial).sort()).to.deep.equal(OK);
       const lines = fs.readFileSync(path.join(sweepDir(), SWEEP_FILES.trials), 'utf8').trim().split('\n');
@@ -331,7 +329,7 @@ describe('sweep', () => {
       const r = await run(events, { name: 'aborted', signal: ac.signal });
       expect(r.interrupted).to.equal(true);
       expect(events.filter((e) => e.event === 'trial-start')).to.have.length(0);
-      expect(r.leaderboard.counts).to.deep.equal({ done: 0, failed: 2, interrupted: 0, pending: 4 });
+      expect(r.leaderboard.counts).to.deep.equal({ done: 0, failed: 4, interrupted: 0, pending: 2 });
     });
 
     it('paper grid stage 1: runs the 12 extractors, selects the best, which then defines stage 2', async () => {

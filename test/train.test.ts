@@ -6,8 +6,10 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { synthesize } from '../src/data/synth';
-import { readHistory } from '../src/train/run-dir';
+import { ConfigError } from '../src/config';
+import { readHistory, readRunConfig } from '../src/run';
 import { train, TrainingInterrupted, type EpochLog, type RunResult } from '../src/train/fit';
+import { loadNative } from '../src/native';
 import { TEST_THREADS } from './helpers';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -129,6 +131,35 @@ describe('training runs', function () {
     expect(val('sharded')).to.deep.equal(val('whole'));
   });
 
+  describe('a run that cannot start leaves no run directory (so --name can be reused)', () => {
+    const expectNoRunDir = async (name: string, config: Record<string, unknown>, opts: Parameters<typeof train>[1], why: RegExp) => {
+      const err = await train({ ...base(name), epochs: 1, ...config }, opts).then(
+        () => null,
+        (e: Error) => e,
+      );
+      expect(err?.message).to.match(why);
+      expect(fs.existsSync(path.join(tmp, 'runs', name))).to.equal(false);
+    };
+
+    it('--device cuda on a CPU build', async function () {
+      if (loadNative().info().cuda.available) this.skip();
+      await expectNoRunDir('no-cuda', { device: 'cuda' }, {}, /cuda|CUDA/);
+      const r = await train({ ...base('no-cuda'), epochs: 1, model: { family: 'lightweight', convFilters: [4, 8], dense: [8] } });
+      expect(r.runDir).to.equal(path.join(tmp, 'runs', 'no-cuda'));
+    });
+
+    it('a strict decode failure', async () => {
+      const bad = path.join(tmp, 'data-bad');
+      await synthesize(bad, { trainPerClass: 8, testPerClass: 2, seed: 5 });
+      fs.writeFileSync(path.join(bad, 'train', 'REAL', 'broken.jpg'), 'not a jpeg');
+      await expectNoRunDir('strict', { data: bad, strict: true, cacheDir: false }, {}, /broken\.jpg/);
+    });
+
+    it('an onLog callback that throws', async () => {
+      await expectNoRunDir('bad-log', {}, { onLog: () => { throw new Error('logger is down'); } }, /logger is down/);
+    });
+  });
+
   it('rejects bad config values and unknown flags with exit code 2 and a message naming the field', () => {
     const bad = cli(['train', '--data', data, '--lr', '-1']);
     expect(bad.status).to.equal(2);
@@ -145,6 +176,47 @@ describe('training runs', function () {
     const cfg = cli(['train', '--config', file, '--data', data]);
     expect(cfg.status).to.equal(2);
     expect(cfg.stderr).to.match(/batchSize/).and.to.match(/model\.dropout/);
+    const broken = path.join(tmp, 'broken.json');
+    fs.writeFileSync(broken, '{"epochs": 2,');
+    const json = cli(['train', '--config', broken, '--data', data]);
+    expect(json.status).to.equal(2);
+    expect(json.stderr).to.contain(broken).and.to.match(/not valid JSON/);
+    const val = cli(['train', '--data', data, '--val-fraction', '0', '--out-dir', path.join(tmp, 'runs-val0')]);
+    expect(val.status).to.equal(2);
+    expect(val.stderr).to.match(/valFraction: must be > 0/);
+    expect(fs.existsSync(path.join(tmp, 'runs-val0')) ? fs.readdirSync(path.join(tmp, 'runs-val0')) : []).to.deep.equal([]);
+  });
+
+  it("a run directory's config.json that is valid JSON but not a valid config is rejected as broken JSON is (exit 2, file named)", () => {
+    const dir = path.join(tmp, 'wrong-config');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'last.pt'), '');
+    for (const [text, why] of [['{"earlyStopping": {"restoreBest": "no"}}', /earlyStopping\.restoreBest/], ['{"epochs": ', /not valid JSON/]] as const) {
+      fs.writeFileSync(path.join(dir, 'config.json'), text);
+      expect(() => readRunConfig(dir)).to.throw(ConfigError, why);
+      for (const args of [['eval', '--model', dir, '--data', data], ['train', '--resume', dir]]) {
+        const r = cli(args);
+        expect(r.status, `${args[0]}: ${r.stderr}`).to.equal(2);
+        expect(r.stderr).to.contain(path.join(dir, 'config.json')).and.to.match(why);
+      }
+    }
+  });
+
+  it('--threads above the available CPUs is a usage error (exit 2) in every command that runs a model', () => {
+    const tooMany = String(os.availableParallelism() + 1);
+    const model = path.join(tmp, 'no-model.pt'); // never reached: the flag is checked first
+    const commands = [
+      ['train', '--data', data],
+      ['eval', '--model', model, '--data', data],
+      ['predict', '--model', model, 'x.png'],
+      ['gradcam', '--model', model, '--out', path.join(tmp, 'cams'), 'x.png'],
+      ['report', tmp],
+    ];
+    for (const args of commands) {
+      const r = cli([...args, '--threads', tooMany]);
+      expect(r.status, `${args[0]}: ${r.stderr}`).to.equal(2);
+      expect(r.stderr, args[0]).to.contain('--threads').and.to.contain(`got '${tooMany}'`);
+    }
   });
 
   it('a missing dataset is a clear error (exit 1)', () => {

@@ -28,6 +28,7 @@ import { modelSpecOf, validateConfig } from '../../src/config';
 import { loadSplit } from '../../src/data';
 import { renderSynthImage, synthImageSeed } from '../../src/data/synth';
 import { CifakeModel } from '../../src/model';
+import { median } from '../lib';
 
 // ---------------------------------------------------------------------------------------------
 // options
@@ -70,11 +71,6 @@ if (N % 2 !== 0) {
 const PARAMS = 136_385; // LightweightCNN's trainable parameters (README, native describe())
 const zip = process.env.CIFAKE_DATA ?? path.resolve(__dirname, '../../../shared/data/cifake-dev.zip');
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const now = () => Number(process.hrtime.bigint()) / 1e9;
 const log = (s: string) => console.error(s);
 

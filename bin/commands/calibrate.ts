@@ -2,7 +2,7 @@
 // (training does this itself; this re-does it for runs trained before, or after editing scores).
 import { Command } from 'commander';
 
-import { calibrateRun } from '../../src/calibration/run';
+import { calibrateRun } from '../../src';
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 

@@ -3,36 +3,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import sharp from 'sharp';
 
-import { Classifier } from '../../src/classifier';
-import { loadSplit, progressBar } from '../../src/data';
-import { COLORMAP_NAMES, type ColormapName } from '../../src/gradcam/colormap';
-import { classMeansToJSON } from '../../src/gradcam/classmeans';
-import {
-  assertLayer,
-  datasetSummaryJSON,
-  explainDataset,
-  explainImages,
-  explanationAt,
-  renderExplained,
-  type ExplainMethod,
-  type ExplainTarget,
-} from '../../src/gradcam/explain';
-import { LABEL_NAMES } from '../../src/gradcam/validate';
-import { writeFileAtomic } from '../../src/train/run-dir';
+import { Classifier, data, gradcam, run } from '../../src';
+import { positiveInt, threadsArg, unit } from '../cli-helpers';
 
-const positiveInt = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be an integer >= 1, got '${v}'`);
-  return n;
-};
-const unit = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (v.trim() === '' || !(n >= 0 && n <= 1)) throw new InvalidArgumentError(`${name} must be a number in [0, 1], got '${v}'`);
-  return n;
-};
+const { COLORMAP_NAMES, LABEL_NAMES, assertLayer, explainDataset, explainImages, explanationAt, renderExplained } = gradcam;
+type ColormapName = gradcam.ColormapName;
+type ExplainMethod = gradcam.ExplainMethod;
+type ExplainTarget = gradcam.ExplainTarget;
+
 
 interface GradcamFlags {
   model: string;
@@ -81,8 +62,32 @@ function uniqueStems(files: readonly string[]): string[] {
 
 const r6 = (v: number) => Number(v.toPrecision(6));
 
-async function explainFiles(clf: Classifier, files: string[], f: GradcamFlags, layer: string): Promise<void> {
-  const images = await clf.decode(files); // errors name the file
+/** Decodes each file on its own: a bad file is reported (as `predict` does) and the others go on. */
+async function decodeEach(clf: Classifier, files: string[]): Promise<{ good: string[]; images: Uint8Array; bad: { file: string; error: string }[] }> {
+  const good: string[] = [];
+  const parts: Uint8Array[] = [];
+  const bad: { file: string; error: string }[] = [];
+  for (const file of files) {
+    try {
+      parts.push(await clf.decode([file]));
+      good.push(file);
+    } catch (e) {
+      bad.push({ file, error: (e as Error).message });
+    }
+  }
+  const images = new Uint8Array(parts.length * 3072);
+  parts.forEach((p, i) => images.set(p, i * 3072));
+  return { good, images, bad };
+}
+
+async function explainFiles(clf: Classifier, all: string[], f: GradcamFlags, layer: string): Promise<void> {
+  const { good: files, images, bad } = await decodeEach(clf, all);
+  if (bad.length) process.exitCode = 1;
+  if (files.length === 0) {
+    const doc = { errors: bad };
+    process.stdout.write(f.json ? `${JSON.stringify(doc)}\n` : `${bad.map((b) => `${b.file}  ERROR (${b.error})`).join('\n')}\n`);
+    return;
+  }
   const e = await explainImages(clf.native, images, {
     layer,
     method: f.method,
@@ -94,8 +99,8 @@ async function explainFiles(clf: Classifier, files: string[], f: GradcamFlags, l
   const results = [];
   for (let i = 0; i < e.n; i++) {
     const it = explanationAt(e, i);
-    const pngFile = path.join(f.out, `${stems[i]}.gradcam.png`);
-    writeFileAtomic(pngFile, await png(await renderExplained(images, e, i, { fileName: path.basename(files[i]!), colormap: f.colormap, alpha: f.alpha, scale: f.scale }), f.palette));
+    const pngFile = run.gradcamImagePng(f.out, stems[i]!);
+    run.writeGradcamPng(pngFile, await png(await renderExplained(images, e, i, { fileName: path.basename(files[i]!), colormap: f.colormap, alpha: f.alpha, scale: f.scale }), f.palette));
     results.push({
       file: files[i]!,
       png: pngFile,
@@ -116,20 +121,21 @@ async function explainFiles(clf: Classifier, files: string[], f: GradcamFlags, l
     threshold: e.threshold,
     note: 'rawMap: ReLU(CAM) at layer resolution; map: upsampled to 32x32 (bilinear, align_corners false) and divided by its maximum',
     images: results,
+    errors: bad,
   };
-  const jsonFile = path.join(f.out, 'gradcam.json');
-  writeFileAtomic(jsonFile, `${JSON.stringify(doc)}\n`);
+  const jsonFile = run.writeGradcamJson(f.out, doc);
   if (f.json) {
     process.stdout.write(`${JSON.stringify({ ...doc, json: jsonFile, images: results.map(({ rawMap: _r, map: _m, ...rest }) => rest) })}\n`);
     return;
   }
-  const width = Math.max(4, ...files.map((x) => x.length));
+  const width = Math.max(4, ...all.map((x) => x.length));
   const lines = [
     `${e.method === 'hirescam' ? 'HiResCAM' : 'Grad-CAM'} at ${e.layer} (${e.layerSize}x${e.layerSize}) of ${clf.info.checkpoint}`,
     `${'file'.padEnd(width)}  P(REAL)  predicted  explains  raw max     triptych`,
     ...results.map(
       (r) => `${r.file.padEnd(width)}  ${r.pReal.toFixed(4).padStart(7)}  ${r.predicted.padEnd(9)}  ${r.target.padEnd(8)}  ${r.rawMax.toExponential(2).padEnd(10)}  ${r.png}`,
     ),
+    ...bad.map((b) => `${b.file.padEnd(width)}     -     ERROR (${b.error})`),
     `numbers: ${jsonFile}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
@@ -137,9 +143,9 @@ async function explainFiles(clf: Classifier, files: string[], f: GradcamFlags, l
 
 async function explainSplit(clf: Classifier, f: GradcamFlags, layer: string): Promise<void> {
   const tty = !f.json && process.stderr.isTTY;
-  const decodeBar = tty ? progressBar(`decode ${f.split}`) : undefined;
-  const set = await loadSplit(f.data!, { split: f.split, limit: f.limit, onProgress: decodeBar }).finally(() => decodeBar?.stop());
-  const camBar = tty ? progressBar('grad-cam') : undefined;
+  const decodeBar = tty ? data.progressBar(`decode ${f.split}`) : undefined;
+  const set = await data.loadSplit(f.data!, { split: f.split, limit: f.limit, onProgress: decodeBar }).finally(() => decodeBar?.stop());
+  const camBar = tty ? data.progressBar('grad-cam') : undefined;
   const t0 = Date.now();
   const d = await explainDataset(
     clf.native,
@@ -157,20 +163,8 @@ async function explainSplit(clf: Classifier, f: GradcamFlags, layer: string): Pr
       onProgress: camBar ? (done, total) => camBar({ done, total, imagesPerSec: done / Math.max(1e-3, (Date.now() - t0) / 1000) }) : undefined,
     },
   ).finally(() => camBar?.stop());
-  const files = {
-    gallery: path.join(f.out, 'gallery.png'),
-    classMeans: path.join(f.out, 'class-means.png'),
-    classMeansJson: path.join(f.out, 'class-means.json'),
-    summary: path.join(f.out, 'summary.json'),
-  };
-  writeFileAtomic(files.gallery, await png(d.gallery, f.palette));
-  writeFileAtomic(files.classMeans, await png(d.classMeansPng, f.palette));
-  writeFileAtomic(
-    files.classMeansJson,
-    `${JSON.stringify({ layer: d.layer, method: d.method, target: d.target, note: 'mean raw map (layer resolution) of the images predicted REAL / FAKE', stats: d.classMeanStats, ...classMeansToJSON(d.classMeans) })}\n`,
-  );
-  const summary = { checkpoint: clf.info.checkpoint, data: f.data, split: f.split, ...datasetSummaryJSON(d), files };
-  writeFileAtomic(files.summary, `${JSON.stringify(summary, null, 2)}\n`);
+  const summary = await run.writeGradcamFolder(f.out, d, { png: (b) => png(b, f.palette), about: { checkpoint: clf.info.checkpoint, data: f.data, split: f.split } });
+  const { files } = summary;
   if (f.json) {
     process.stdout.write(`${JSON.stringify(summary)}\n`);
     return;
@@ -194,8 +188,6 @@ async function explainSplit(clf: Classifier, f: GradcamFlags, layer: string): Pr
 export function gradcamCommand(): Command {
   const cmd = new Command('gradcam');
   return cmd
-    .exitOverride() // as the program's own commands (addCommand does not inherit it): errors -> exit code 2
-    .showHelpAfterError('(run with --help for usage)')
     .description('explain a detector: Grad-CAM / HiResCAM triptychs of images, or a gallery and class-mean maps of a dataset split')
     .argument('[images...]', 'image files (JPEG, PNG, WebP; other sizes are resized to 32x32)')
     .requiredOption('-m, --model <runOrCheckpoint>', 'run directory (the model it ended with: best.pt if restored, else last.pt) or a checkpoint file')
@@ -211,7 +203,7 @@ export function gradcamCommand(): Command {
     .option('--alpha <x>', 'heatmap opacity in the overlay, 0..1', unit('--alpha'), 0.5)
     .option('--threshold <x>', 'decision threshold on P(REAL) (default: the one the model was trained with, else 0.5)', unit('--threshold'))
     .option('--device <d>', 'cpu | cuda | cuda:N | auto', 'cpu')
-    .option('--threads <n>', 'CPU threads', positiveInt('--threads'))
+    .option('--threads <n>', 'CPU threads', threadsArg)
     .option('--batch-size <n>', 'images per native Grad-CAM call', positiveInt('--batch-size'), 256)
     .option('--scale <n>', 'display pixels per image pixel (default 8 for image files, 4 in the gallery)', positiveInt('--scale'))
     .option('--palette', 'write 8-bit palette PNGs (about 3x smaller, e.g. for documentation)')
@@ -241,7 +233,12 @@ Examples:
       if (images.length === 0 && !f.data) cmd.error('error: give image files to explain, or --data PATH for a dataset split');
       const clf = await Classifier.load(f.model, { device: f.device, threads: f.threads, threshold: f.threshold });
       try {
-        const layer = assertLayer(clf.native, f.layer); // before any decoding
+        let layer: string;
+        try {
+          layer = assertLayer(clf.native, f.layer); // before any decoding
+        } catch (e) {
+          return cmd.error(`error: --${(e as Error).message}`); // usage: exit 2
+        }
         fs.mkdirSync(f.out, { recursive: true });
         if (f.data) await explainSplit(clf, f, layer);
         else await explainFiles(clf, images, f, layer);

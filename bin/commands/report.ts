@@ -1,13 +1,9 @@
 // cifake report: a run directory (or a sweep folder) as one self-contained HTML page plus PNG charts.
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 
-import { writeReport, type ReportOptions } from '../../src/report';
+import { report } from '../../src';
+import { positiveInt, threadsArg } from '../cli-helpers';
 
-const positiveInt = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be an integer >= 1, got '${v}'`);
-  return n;
-};
 
 interface ReportFlags {
   out?: string;
@@ -31,12 +27,12 @@ export function reportCommand(): Command {
     .option('--gradcam-limit <n>', 'explain at most N images for the Grad-CAM figures (evenly spaced; default 2000)', positiveInt('--gradcam-limit'))
     .option('-d, --data <path>', 'dataset for computing scores and Grad-CAM, when the one the run recorded has moved')
     .option('--device <d>', 'cpu | cuda | cuda:N | auto, for computing scores and Grad-CAM')
-    .option('--threads <n>', 'CPU threads for computing scores and Grad-CAM', positiveInt('--threads'))
+    .option('--threads <n>', 'CPU threads for computing scores and Grad-CAM', threadsArg)
     .option('--json', 'print the result as JSON')
     .option('-q, --quiet', 'print only the path of the report')
     .addHelpText('after', '\nExamples:\n  cifake report runs/hoc\n  cifake report runs/sweeps/paper --out /tmp/sweep.html')
     .action(async (dir: string, f: ReportFlags) => {
-      const opts: ReportOptions = {
+      const opts: report.ReportOptions = {
         out: f.out,
         computeScores: f.scores,
         gradcam: f.gradcam,
@@ -46,7 +42,7 @@ export function reportCommand(): Command {
         threads: f.threads,
         onLog: f.json || f.quiet ? undefined : (m) => process.stderr.write(`${m}\n`),
       };
-      const r = await writeReport(dir, opts);
+      const r = await report.writeReport(dir, opts);
       if (f.json) {
         process.stdout.write(`${JSON.stringify(r)}\n`);
         return;

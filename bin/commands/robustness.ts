@@ -1,32 +1,15 @@
 // cifake robustness: a model's metrics under JPEG re-saves, blurs, resizes, noise, ... (or a custom
 // suite), on a split of a dataset or on a folder of images with one known label.
+import fs from 'node:fs';
 import path from 'node:path';
 
 import { Command, InvalidArgumentError, Option } from 'commander';
 
-import { DEFAULT_SUITE, formatRobustnessTable, parsePerturbation, runRobustness } from '../../src/robustness';
-import { writeJson } from '../../src/train/run-dir';
+import { robustness } from '../../src';
+import { nonNegativeInt, positive, positiveInt, threadsArg, unit } from '../cli-helpers';
 
-const positiveInt = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be an integer >= 1, got '${v}'`);
-  return n;
-};
-const nonNegativeInt = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be an integer >= 0, got '${v}'`);
-  return n;
-};
-const positive = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (v.trim() === '' || !(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number > 0, got '${v}'`);
-  return n;
-};
-const unit = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (v.trim() === '' || !(n >= 0 && n <= 1)) throw new InvalidArgumentError(`${name} must be a number in [0, 1], got '${v}'`);
-  return n;
-};
+const { DEFAULT_SUITE, formatRobustnessTable, parsePerturbation, runRobustness } = robustness;
+
 const specList = (v: string, prev: string[] | undefined) => {
   const specs = v.split(',').map((s) => s.trim()).filter(Boolean);
   for (const s of specs) {
@@ -74,7 +57,7 @@ export function robustnessCommand(): Command {
     .option('--resize', 'resize images that are not 32x32 (default with --label)')
     .option('--cache-dir <dir>', 'decoded-data cache (default ~/.cache/cifake-torch)')
     .option('--device <d>', 'cpu | cuda | cuda:N | auto')
-    .option('--threads <n>', 'CPU threads', positiveInt('--threads'))
+    .option('--threads <n>', 'CPU threads', threadsArg)
     .option('--out <file>', 'also write the report as JSON to this file')
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  cifake robustness --model runs/res-plus --data ~/cifake.zip --limit 1000\n  cifake robustness --model runs/res-plus --data ~/my-photos --label REAL --perturb jpeg:75')
@@ -94,7 +77,7 @@ export function robustnessCommand(): Command {
         threads: o.threads,
         onRow: o.json ? undefined : (row) => process.stderr.write(`  ${row.perturbation}: acc ${(row.accuracy * 100).toFixed(2)}%\n`),
       });
-      if (o.out) writeJson(path.resolve(o.out), r);
+      if (o.out) fs.writeFileSync(path.resolve(o.out), `${JSON.stringify(r, null, 2)}\n`);
       if (o.json) {
         process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
         return;

@@ -1,19 +1,9 @@
 // cifake serve: the inference service (src/serve) on host:port, with graceful shutdown on SIGTERM/SIGINT.
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 
-import { Classifier } from '../../src/classifier';
-import { createServer } from '../../src/serve';
+import { Classifier, createServer } from '../../src';
+import { intIn, positive, threadsArg } from '../cli-helpers';
 
-const intIn = (name: string, min: number, max: number) => (v: string) => {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer in ${min}..${max}, got '${v}'`);
-  return n;
-};
-const positive = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (v.trim() === '' || !(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number > 0, got '${v}'`);
-  return n;
-};
 
 interface ServeFlags {
   model?: string;
@@ -38,7 +28,7 @@ export function serveCommand(): Command {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('-p, --port <n>', 'port (0 = any free port)', intIn('--port', 0, 65535), 8080)
     .option('--device <d>', 'cpu | cuda | cuda:N | auto', 'cpu')
-    .option('--threads <n>', 'CPU threads', intIn('--threads', 1, 4096))
+    .option('--threads <n>', 'CPU threads', threadsArg)
     .option('--max-body-mb <x>', 'largest request body in MiB', positive('--max-body-mb'), 5)
     .option('--max-pixels <n>', 'largest image (width x height, read from its header before decoding)', intIn('--max-pixels', 1, 2 ** 31), 4096 * 4096)
     .option('--max-queue <n>', 'requests in progress at once; past it 503 + Retry-After', intIn('--max-queue', 1, 1 << 20), 64)

@@ -1,30 +1,14 @@
 // cifake sweep: the paper's two-stage topology grid or a user grid, resumable, with a leaderboard.
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 
-import { describeConfig } from '../../src/config';
-import {
-  extractorLabel,
-  formatLeaderboard,
-  formatSeconds,
-  planSweep,
-  runSweep,
-  stageLabel,
-  SWEEP_METRICS,
-  type SweepEvent,
-  type SweepMetric,
-  type SweepOptions,
-} from '../../src/sweep';
+import { describeConfig, sweep } from '../../src';
+import { nonNegativeInt, onInterrupt, positiveInt } from '../cli-helpers';
 
-const positiveInt = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be an integer >= 1, got '${v}'`);
-  return n;
-};
-const nonNegativeInt = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be an integer >= 0, got '${v}'`);
-  return n;
-};
+const { extractorLabel, formatLeaderboard, formatSeconds, planSweep, runSweep, stageLabel, SWEEP_METRICS } = sweep;
+type SweepEvent = sweep.SweepEvent;
+type SweepMetric = sweep.SweepMetric;
+type SweepOptions = sweep.SweepOptions;
+
 
 interface SweepFlags {
   grid: string;
@@ -69,8 +53,6 @@ function eventLine(e: SweepEvent): string | null {
 
 export function sweepCommand(): Command {
   return new Command('sweep')
-    .exitOverride() // as the program's own commands (addCommand does not inherit it): errors -> exit code 2
-    .showHelpAfterError('(run with --help for usage)')
     .description("run a grid of trials (the paper's two-stage topology search, or a user grid) with a leaderboard; re-runs skip finished trials")
     .requiredOption('-g, --grid <paper|file>', "'paper' (Bird & Lotfi's 12 extractors + 24 dense heads) or a grid file (.json, .yaml, .yml)")
     .option('-d, --data <path>', 'CIFAKE zip or folder (default: the grid base, else the embedded demo set)')
@@ -156,18 +138,11 @@ Examples:
         return;
       }
 
-      const ac = new AbortController();
-      let interrupts = 0;
-      const onSigint = () => {
-        if (++interrupts > 1) process.exit(130);
-        say('interrupt: stopping the running trials after their current batch (Ctrl-C again to quit at once)');
-        ac.abort();
-      };
-      process.on('SIGINT', onSigint);
+      const interrupt = onInterrupt(say, 'stopping the running trials after their current batch');
       try {
         const result = await runSweep({
           ...opts,
-          signal: ac.signal,
+          signal: interrupt.signal,
           onEvent: (e) => {
             if (json) process.stdout.write(`${JSON.stringify(e)}\n`);
             else {
@@ -182,7 +157,7 @@ Examples:
         if (result.interrupted) process.exitCode = 130;
         else if (lb.counts.failed > 0) process.exitCode = 1;
       } finally {
-        process.off('SIGINT', onSigint);
+        interrupt.off();
       }
     });
 }

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { computeMetrics } from '../metrics';
 import { CifakeModel } from '../model';
 import { readRunScores, type SplitScores } from '../report/scores';
-import { resolveCheckpoint, RUN_FILES, writeJson } from '../train/run-dir';
+import { resolveCheckpoint, RUN_FILES, writeRunCalibration } from '../run';
 import { calibrationReport, fitTemperature, youdenThreshold, type CalibrationReport } from './index';
 
 /** What a checkpoint's meta carries under `calibration` (all fitted on validation). */
@@ -81,6 +81,6 @@ export async function calibrateRun(runDir: string): Promise<RunCalibration> {
   } finally {
     model.dispose();
   }
-  writeJson(path.join(runDir, RUN_FILES.calibration), result);
+  writeRunCalibration(runDir, result);
   return result;
 }

@@ -3,7 +3,8 @@
  * charts (rendered headless to SVG by vega, to PNG by sharp), metrics, Grad-CAM figures,
  * configuration, data summary, timing and versions.
  */
-export { writeReport, findGradcamImages } from './report';
+export { writeReport } from './report';
+export { findGradcamImages } from './gradcam';
 export type { ReportFigure, ReportOptions, ReportResult, RunSummary } from './report';
 export { confusionSpec, learningCurvesSpec, perClassSpec, rocSpec, scoreHistogramSpec, sweepSpec, thinCurve } from './charts';
 export type { CurvePoint, LearningCurveOptions, RocSeries, SweepPoint } from './charts';
@@ -14,4 +15,4 @@ export type { RunAssetsOptions, ScoreSplit, SplitScores } from './scores';
 export { explainRun, GRADCAM_DIR } from './gradcam';
 export type { ExplainRunOptions, ExplainRunResult } from './gradcam';
 export { readLeaderboard, LEADERBOARD_FILE } from './sweep';
-export type { Leaderboard, LeaderboardRow } from './sweep';
+export type { LeaderboardTable, LeaderboardTableRow } from './sweep';

@@ -10,15 +10,17 @@ import type { TrainConfig } from '../config';
 import type { DatasetSummary } from '../data';
 import { computeMetrics, rocAuc, rocCurve, type MetricsReport } from '../metrics';
 import { CifakeModel } from '../model';
-import type { EpochLog, RunResult } from '../train/fit';
-import { readHistory, readJson, RUN_FILES, writeFileAtomic } from '../train/run-dir';
+import type { EpochLog } from '../train/fit';
+import { endCheckpoint, GRADCAM_DIR, gradcamFolderFiles, readHistory, readRunConfig, readRunDataSummary, readRunSummary, RUN_FILES, type RunDataSummary, type RunSummary } from '../run';
+import { readJsonIfExists, writeFileAtomic } from '../util/json-file';
 import { packageVersion } from '../version';
 import { confusionSpec, learningCurvesSpec, perClassSpec, rocSpec, scoreHistogramSpec, sweepSpec, type RocSeries } from './charts';
 import { dataUri, el, fmtNumber, fmtPercent, fmtSeconds, h, kvTable, page, raw, table, type Html } from './html';
 import { chartVersions, renderChart, type ChartSpec } from './render';
-import { explainRun } from './gradcam';
-import { computeRunScores, readRunScores, reportedCheckpoint, RunAssets, type ScoreSplit, type SplitScores } from './scores';
-import { flatten, readLeaderboard, type Leaderboard } from './sweep';
+import { explainRun, findGradcamImages, gradcamSection } from './gradcam';
+import { cards, note, num, runPageBody, section, SPLIT_LABEL, type RunView } from './sections';
+import { computeRunScores, readRunScores, RunAssets, type ScoreSplit, type SplitScores } from './scores';
+import { flatten, readLeaderboard, type LeaderboardTable } from './sweep';
 
 export interface ReportOptions {
   /** HTML file to write (default `<dir>/report.html`); the PNG figures go next to it as `<stem>-<chart>.png`. */
@@ -76,9 +78,8 @@ export interface ReportResult {
 }
 
 /** metrics.json: the RunResult without history and config. */
-export type RunSummary = Omit<RunResult, 'history' | 'config'>;
+export type { RunSummary };
 
-const SPLIT_LABEL: Record<ScoreSplit, string> = { val: 'validation', test: 'test' };
 
 /** A chart to render: its spec and where it goes. */
 interface PendingFigure {
@@ -120,211 +121,13 @@ async function renderFigures(pending: PendingFigure[], out: string, scale: numbe
   return result;
 }
 
-function section(title: string, id: string, ...children: unknown[]): Html {
-  return el('section', { id }, el('h2', {}, title), ...children);
-}
-
-function note(text: unknown): Html {
-  return el('p', { class: 'note' }, text);
-}
-
-function cards(items: [string, string][]): Html {
-  return el('div', { class: 'cards' }, ...items.map(([k, v]) => el('div', { class: 'card' }, el('div', { class: 'v' }, v), el('div', { class: 'k' }, k))));
-}
-
-function num(x: unknown, digits = 4): Html {
-  return raw(`<span class="mono">${h(fmtNumber(x, digits))}</span>`);
-}
-
-function readOptionalJson<T>(file: string, notes: string[]): T | null {
-  if (!fs.existsSync(file)) return null;
+function readOptional<T>(read: () => T | null, notes: string[]): T | null {
   try {
-    return readJson<T>(file);
+    return read();
   } catch (e) {
     notes.push((e as Error).message);
     return null;
   }
-}
-
-// ---------------------------------------------------------------------------
-// Grad-CAM
-
-/** PNG files under `<runDir>/gradcam/` (two levels), galleries first, then class means, then the rest. */
-export function findGradcamImages(runDir: string): string[] {
-  const root = path.join(runDir, 'gradcam');
-  if (!fs.existsSync(root)) return [];
-  const found: string[] = [];
-  const walk = (dir: string, depth: number) => {
-    for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
-      const p = path.join(dir, e.name);
-      if (e.isDirectory() && depth < 2) walk(p, depth + 1);
-      else if (e.isFile() && /\.png$/i.test(e.name)) found.push(p);
-    }
-  };
-  walk(root, 0);
-  const rank = (p: string) => (/gallery/i.test(path.basename(p)) ? 0 : /class[-_ ]?means?/i.test(path.basename(p)) ? 1 : 2);
-  return found.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
-}
-
-/** Images above this size are linked instead of embedded. */
-const MAX_EMBED_BYTES = 8 * 2 ** 20;
-
-interface GradcamSummaryFile {
-  split?: string;
-  subset?: string | null;
-  count?: number;
-  layer?: string;
-  layerSize?: number;
-  method?: string;
-  target?: string;
-  accuracy?: number | null;
-  classMeanStats?: Record<'REAL' | 'FAKE', { count: number; centreShare: number; borderShare: number; peak: { row: number; col: number } }>;
-}
-
-/** What gradcam/summary.json (written by `cifake gradcam --data` or by this report) says, as a short table. */
-function gradcamSummary(runDir: string, notes: string[]): Html | string {
-  const s = readOptionalJson<GradcamSummaryFile>(path.join(runDir, 'gradcam', 'summary.json'), notes);
-  if (!s || !s.classMeanStats) return '';
-  const method = s.method === 'hirescam' ? 'HiResCAM' : 'Grad-CAM';
-  const head = `${method} at ${s.layer ?? '?'} (${s.layerSize ?? '?'}x${s.layerSize ?? '?'}), explaining the ${s.target === 'pred' || !s.target ? 'predicted class' : s.target.toUpperCase()}, on ${s.count ?? '?'} ${s.split ?? ''} images${s.subset ? ` (${s.subset})` : ''}.`;
-  const rows = (['REAL', 'FAKE'] as const)
-    .filter((k) => s.classMeanStats?.[k])
-    .map((k) => {
-      const c = s.classMeanStats![k];
-      return [`predicted ${k}`, fmtNumber(c.count), fmtPercent(c.centreShare, 1), fmtPercent(c.borderShare, 1), `(${c.peak.row}, ${c.peak.col})`];
-    });
-  return raw(
-    h(el('p', {}, head)) +
-      h(table(['class mean', 'images', 'centre quarter (uniform 25%)', '4-px border (uniform 43.8%)', 'peak (row, col)'], rows)),
-  );
-}
-
-async function gradcamSection(runDir: string, out: string, notes: string[]): Promise<{ html: Html; files: string[] }> {
-  const files = findGradcamImages(runDir);
-  if (files.length === 0) {
-    const msg = 'no Grad-CAM figures: the run directory has no gradcam/ PNGs (cifake gradcam --model RUN --data DATA --out RUN/gradcam renders them; so does this report unless told not to)';
-    notes.push(msg);
-    return { html: section('Grad-CAM', 'gradcam', note(msg)), files };
-  }
-  const figures: Html[] = [];
-  for (const file of files) {
-    const rel = path.relative(runDir, file);
-    const bytes = fs.readFileSync(file);
-    let meta: sharp.Metadata;
-    try {
-      meta = await sharp(bytes).metadata();
-    } catch (e) {
-      notes.push(`Grad-CAM image ${rel} is not a readable PNG: ${(e as Error).message}`);
-      continue;
-    }
-    const title = path.basename(file, '.png').replace(/[-_]+/g, ' ');
-    const link = path.relative(path.dirname(out), file);
-    if (bytes.length > MAX_EMBED_BYTES) {
-      figures.push(el('p', {}, `${title}: `, el('a', { href: link }, rel), ` (${(bytes.length / 2 ** 20).toFixed(1)} MiB, not embedded)`));
-      continue;
-    }
-    figures.push(
-      el(
-        'figure',
-        { class: 'gradcam', 'data-gradcam': rel, 'data-width': meta.width, 'data-height': meta.height },
-        el('img', { src: dataUri('image/png', bytes), width: meta.width, height: meta.height, alt: `Grad-CAM: ${title}` }),
-        el('figcaption', {}, `${title} (${rel}, ${meta.width}x${meta.height})`),
-      ),
-    );
-  }
-  return {
-    html: section(
-      'Grad-CAM',
-      'gradcam',
-      el('p', {}, 'Where the model looks: class-discriminative heat maps (warm = evidence for the explained class).'),
-      gradcamSummary(runDir, notes),
-      el('div', { class: 'figures' }, ...figures),
-    ),
-    files,
-  };
-}
-
-// ---------------------------------------------------------------------------
-// run report
-
-function metricsTable(reports: [string, MetricsReport][]): Html {
-  const rows: [string, (m: MetricsReport) => unknown][] = [
-    ['images', (m) => m.n],
-    ['accuracy', (m) => fmtPercent(m.accuracy)],
-    ['ROC AUC', (m) => fmtNumber(m.rocAuc)],
-    ['log loss', (m) => fmtNumber(m.logLoss)],
-    ['precision FAKE', (m) => fmtNumber(m.precision.FAKE)],
-    ['recall FAKE', (m) => fmtNumber(m.recall.FAKE)],
-    ['F1 FAKE', (m) => fmtNumber(m.f1.FAKE)],
-    ['precision REAL', (m) => fmtNumber(m.precision.REAL)],
-    ['recall REAL', (m) => fmtNumber(m.recall.REAL)],
-    ['F1 REAL', (m) => fmtNumber(m.f1.REAL)],
-    ['F1 macro', (m) => fmtNumber(m.f1.macro)],
-    ['confusion [[tn, fp], [fn, tp]]', (m) => `[[${m.confusion.tn}, ${m.confusion.fp}], [${m.confusion.fn}, ${m.confusion.tp}]]`],
-    ['threshold on P(REAL)', (m) => m.threshold],
-  ];
-  const body = rows.map(([k, f]) => [k, ...reports.map(([, m]) => raw(`<span class="mono">${h(f(m))}</span>`))]);
-  const notes = reports.flatMap(([s, m]) => (m.notes ?? []).map((n) => `${s}: ${n}`));
-  return raw(h(table(['metric', ...reports.map(([s]) => s)], body)) + (notes.length ? h(note(notes.join('; '))) : ''));
-}
-
-function historyTable(history: EpochLog[], bestEpoch: number | null): Html {
-  const head = ['epoch', 'lr', 'train loss', 'train acc', 'val loss', 'val acc', 'val AUC', 'seconds', 'images/s', ''];
-  const rows = history.map((e) =>
-    el(
-      'tr',
-      { class: e.epoch === bestEpoch ? 'best' : null },
-      ...[
-        e.epoch,
-        fmtNumber(e.lr, 6),
-        fmtNumber(e.trainLoss),
-        fmtPercent(e.trainAcc),
-        fmtNumber(e.valLoss),
-        fmtPercent(e.valAcc),
-        fmtNumber(e.valAuc),
-        fmtNumber(e.seconds, 1),
-        fmtNumber(Math.round(e.imagesPerSec)),
-        e.epoch === bestEpoch ? 'best' : e.improved ? 'improved' : '',
-      ].map((c, i) => el('td', { class: i < 9 ? 'num' : null }, c)),
-    ),
-  );
-  return el('table', {}, el('thead', {}, el('tr', {}, ...head.map((c, i) => el('th', { class: i < 9 ? 'num' : null }, c)))), el('tbody', {}, ...rows));
-}
-
-function dataTable(sets: [string, DatasetSummary][]): Html {
-  const head = ['set', 'source', 'split folder', 'images', 'FAKE', 'REAL', 'listed', 'skipped', 'ignored', 'decoded', 'cache'];
-  const rows = sets.map(([name, s]) => [
-    name,
-    raw(`<code>${h(s.source)}</code>`),
-    s.splitPath,
-    fmtNumber(s.count),
-    fmtNumber(s.counts?.FAKE),
-    fmtNumber(s.counts?.REAL),
-    fmtNumber(s.listed),
-    fmtNumber(s.skipped?.count),
-    fmtNumber(s.ignored?.count),
-    s.decoded ? `native ${s.decoded.native}, sharp ${s.decoded.sharp}, resized ${s.decoded.resized}` : '–',
-    s.cache ? (s.cache.hit ? 'hit' : s.cache.written ? 'written' : s.cache.path ? 'rebuilt' : 'off') + (s.cache.note ? ` (${s.cache.note})` : '') : '–',
-  ]);
-  const skipped = sets.flatMap(([name, s]) => (s.skipped?.files ?? []).map((f) => [name, raw(`<code>${h(f.file)}</code>`), f.reason]));
-  const unique = [...new Map(skipped.map((r) => [`${h(r[1])}`, r])).values()];
-  return raw(
-    h(table(head, rows, { class: 'wide' })) +
-      (unique.length
-        ? h(el('h3', {}, `Skipped files (${unique.length}${unique.length >= 50 ? '+' : ''} named)`)) + h(table(['set', 'file', 'reason'], unique.slice(0, 50)))
-        : h(el('p', {}, 'No file was skipped.'))),
-  );
-}
-
-function configSection(config: TrainConfig): Html {
-  const pairs = Object.entries(flatten(config)).map(([k, v]) => [k, raw(`<code>${h(v === null ? 'null' : String(v))}</code>`)] as [string, unknown]);
-  const half = Math.ceil(pairs.length / 2);
-  return section(
-    'Configuration',
-    'config',
-    el('div', { class: 'columns' }, kvTable(pairs.slice(0, half)), kvTable(pairs.slice(half))),
-    el('details', {}, el('summary', {}, 'config.json'), el('pre', { class: 'mono' }, JSON.stringify(config, null, 2))),
-  );
 }
 
 function operatingPoint(s: SplitScores, threshold: number): RocSeries['point'] {
@@ -334,250 +137,151 @@ function operatingPoint(s: SplitScores, threshold: number): RocSeries['point'] {
   return { fpr: c.fp / (c.fp + c.tn), tpr: c.tp / (c.tp + c.fn), threshold };
 }
 
-async function runReport(runDir: string, out: string, opts: ReportOptions): Promise<ReportResult> {
-  const log = opts.onLog ?? (() => {});
-  const notes: string[] = [];
-  const configFile = path.join(runDir, RUN_FILES.config);
-  if (!fs.existsSync(configFile))
-    throw new Error(`${runDir} is not a run directory (no ${RUN_FILES.config}) nor a sweep folder (no leaderboard.json)`);
-  const config = readJson<TrainConfig>(configFile);
-  const dataSummary = readOptionalJson<{ train?: DatasetSummary; val?: DatasetSummary }>(path.join(runDir, RUN_FILES.data), notes);
-  const history = readHistory<EpochLog>(runDir);
-  const summary = readOptionalJson<RunSummary>(path.join(runDir, RUN_FILES.metrics), notes);
-  const threshold = typeof config.threshold === 'number' ? config.threshold : 0.5;
-  if (!summary) notes.push(`the run has no ${RUN_FILES.metrics} (still training, or interrupted): no final evaluation to show`);
-
-  // per-image scores: the run's files, else computed from the checkpoint
+/** The run's per-image scores: its files, else computed from the checkpoint (which also serves Grad-CAM). */
+async function gatherScores(
+  base: Pick<RunView, 'runDir' | 'config' | 'summary' | 'dataSummary' | 'notes'>,
+  opts: ReportOptions,
+  explain: boolean,
+): Promise<{ scores: RunView['scores']; testSummary: DatasetSummary | null; assets: RunAssets | null }> {
+  const { runDir, config, summary, notes } = base;
   const { scores, problems } = readRunScores(runDir);
   notes.push(...problems);
-  let testSummary: DatasetSummary | null = null;
   const wanted: ScoreSplit[] = summary ? (['val', 'test'] as ScoreSplit[]).filter((s) => !scores[s] && (s === 'val' || summary.metrics.test)) : [];
   let assets: RunAssets | null = null;
-  const explain = (opts.gradcam ?? true) && findGradcamImages(runDir).length === 0;
   if (summary && (wanted.length || explain)) {
     try {
-      assets = new RunAssets(runDir, config, dataSummary, { data: opts.data, device: opts.device, threads: opts.threads, onLog: log });
+      assets = new RunAssets(runDir, config, base.dataSummary, { data: opts.data, device: opts.device, threads: opts.threads, onLog: opts.onLog });
     } catch (e) {
       notes.push(`the model cannot be loaded: ${(e as Error).message.split('\n')[0]}`);
     }
   }
-  try {
-    if (wanted.length && assets && (opts.computeScores ?? true)) {
-      try {
-        const computed = await computeRunScores(assets, wanted, opts.writeScores ?? true);
-        Object.assign(scores, computed.scores);
-        testSummary = computed.summaries.test ?? null;
-      } catch (e) {
-        notes.push(`per-image scores could not be computed (${(e as Error).message.split('\n')[0]}): no ROC curve or score histogram for ${wanted.join(' and ')}`);
-      }
-    } else if (wanted.length) {
-      notes.push(`the run has no per-image scores for ${wanted.join(' and ')}${opts.computeScores === false ? ' and computing them was turned off' : ''}: no ROC curve for them`);
-    }
-    if (assets) notes.push(...assets.notes.splice(0));
-
-    // metrics per split: metrics.json, else from the scores; check that the scores agree with metrics.json
-    // (one flipped prediction is allowed: stored logits are rounded to 1e-5)
-    const metricsOf: Partial<Record<ScoreSplit, MetricsReport>> = {};
-    for (const split of ['val', 'test'] as ScoreSplit[]) {
-      const fromRun = split === 'val' ? summary?.metrics.val : summary?.metrics.test;
-      const s = scores[split];
-      const fromScores = s ? computeMetrics(s.logits ?? s.pReal, s.labels, { fromLogits: s.logits !== null, threshold }) : null;
-      if (fromRun) {
-        metricsOf[split] = fromRun;
-        if (fromScores && (fromScores.n !== fromRun.n || Math.abs(fromScores.accuracy - fromRun.accuracy) > 1.5 / fromRun.n)) {
-          notes.push(
-            `${SPLIT_LABEL[split]} scores (${s?.origin === 'computed' ? 'recomputed' : path.basename(s?.file ?? '')}) give n=${fromScores.n}, ` +
-              `accuracy ${fmtPercent(fromScores.accuracy)}, but ${RUN_FILES.metrics} says n=${fromRun.n}, accuracy ${fmtPercent(fromRun.accuracy)}: ` +
-              'the data or checkpoint changed since training; the ROC curve and histogram show the scores',
-          );
-        }
-      } else if (fromScores) metricsOf[split] = fromScores;
-    }
-    const primary: ScoreSplit | null = metricsOf.test ? 'test' : metricsOf.val ? 'val' : null;
-
-    // charts
-    const pending: PendingFigure[] = [];
-    const bestEpoch = summary?.bestEpoch ?? history.at(-1)?.bestEpoch ?? null;
-    if (history.length) {
-      pending.push({
-        id: 'learning-curves',
-        title: 'Learning curves',
-        spec: learningCurvesSpec(history, {
-          bestEpoch,
-          earlyStopped: summary?.stopReason === 'early-stopped',
-          monitor: config.earlyStopping?.monitor ?? 'val_loss',
-        }),
-      });
-    } else notes.push(`no learning curves: ${RUN_FILES.history} is empty or missing`);
-    if (primary) {
-      const m = metricsOf[primary] as MetricsReport;
-      pending.push({ id: 'confusion', title: 'Confusion matrix', spec: confusionSpec(m.confusion, { split: SPLIT_LABEL[primary], threshold: m.threshold }) });
-    }
-    const series: RocSeries[] = [];
-    for (const split of ['val', 'test'] as ScoreSplit[]) {
-      const s = scores[split];
-      if (!s) continue;
-      const values = s.logits ?? s.pReal;
-      const auc = rocAuc(values, s.labels);
-      if (Number.isNaN(auc)) {
-        notes.push(`no ROC curve for ${SPLIT_LABEL[split]}: only one class present`);
-        continue;
-      }
-      series.push({ split: SPLIT_LABEL[split], curve: rocCurve(values, s.labels, { dropIntermediate: true }), auc, point: operatingPoint(s, threshold) });
-    }
-    if (series.length) pending.push({ id: 'roc', title: 'ROC curve', spec: rocSpec(series) });
-    else if (primary) notes.push('no ROC curve: no per-image scores');
-    if (primary) {
-      const m = metricsOf[primary] as MetricsReport;
-      pending.push({ id: 'per-class', title: 'Precision and recall per class', spec: perClassSpec(m, { split: SPLIT_LABEL[primary] }) });
-    }
-    const histSplit = primary && scores[primary] ? primary : scores.test ? 'test' : scores.val ? 'val' : null;
-    if (histSplit) {
-      const s = scores[histSplit] as SplitScores;
-      pending.push({ id: 'scores', title: 'Score histogram', spec: scoreHistogramSpec(s.pReal, s.labels, { split: SPLIT_LABEL[histSplit], threshold }) });
-    }
-    const figures = await renderFigures(pending, out, opts.scale ?? 2, notes);
-    const fig = (id: string) => figures.find((f) => f.id === id)?.html ?? '';
-
-    if (explain && assets) {
-      try {
-        const r = await explainRun(assets, { limit: opts.gradcamLimit, threshold });
-        if (!r) notes.push('no Grad-CAM figures: no test or validation images to explain');
-      } catch (e) {
-        notes.push(`the Grad-CAM figures could not be computed: ${(e as Error).message.split('\n')[0]}`);
-      }
-      notes.push(...assets.notes.splice(0));
-    }
-    const gradcam = await gradcamSection(runDir, out, notes);
-
-    // versions: the checkpoint's (training) and this process's (report)
-    let trainedWith: Record<string, unknown> | null = null;
-    let checkpointName: string | null = null;
+  let testSummary: DatasetSummary | null = null;
+  if (wanted.length && assets && (opts.computeScores ?? true)) {
     try {
-      const ckpt = reportedCheckpoint(runDir, config);
-      checkpointName = path.basename(ckpt);
-      trainedWith = (CifakeModel.readMeta(ckpt).versions as Record<string, unknown> | undefined) ?? null;
+      const computed = await computeRunScores(assets, wanted, opts.writeScores ?? true);
+      Object.assign(scores, computed.scores);
+      testSummary = computed.summaries.test ?? null;
     } catch (e) {
-      notes.push(`training versions unknown: ${(e as Error).message.split('\n')[0]}`);
+      notes.push(`per-image scores could not be computed (${(e as Error).message.split('\n')[0]}): no ROC curve or score histogram for ${wanted.join(' and ')}`);
     }
-    const cv = chartVersions();
+  } else if (wanted.length) {
+    notes.push(`the run has no per-image scores for ${wanted.join(' and ')}${opts.computeScores === false ? ' and computing them was turned off' : ''}: no ROC curve for them`);
+  }
+  if (assets) notes.push(...assets.notes.splice(0));
+  return { scores, testSummary, assets };
+}
 
+/**
+ * Metrics per split: metrics.json, else from the scores; checks that the scores agree with
+ * metrics.json (one flipped prediction is allowed: stored logits are rounded to 1e-5).
+ */
+function splitMetrics(summary: RunSummary | null, scores: RunView['scores'], threshold: number, notes: string[]): RunView['metricsOf'] {
+  const metricsOf: RunView['metricsOf'] = {};
+  for (const split of ['val', 'test'] as ScoreSplit[]) {
+    const fromRun = split === 'val' ? summary?.metrics.val : summary?.metrics.test;
+    const s = scores[split];
+    const fromScores = s ? computeMetrics(s.logits ?? s.pReal, s.labels, { fromLogits: s.logits !== null, threshold }) : null;
+    if (!fromRun) {
+      if (fromScores) metricsOf[split] = fromScores;
+      continue;
+    }
+    metricsOf[split] = fromRun;
+    if (fromScores && (fromScores.n !== fromRun.n || Math.abs(fromScores.accuracy - fromRun.accuracy) > 1.5 / fromRun.n)) {
+      notes.push(
+        `${SPLIT_LABEL[split]} scores (${s?.origin === 'computed' ? 'recomputed' : path.basename(s?.file ?? '')}) give n=${fromScores.n}, ` +
+          `accuracy ${fmtPercent(fromScores.accuracy)}, but ${RUN_FILES.metrics} says n=${fromRun.n}, accuracy ${fmtPercent(fromRun.accuracy)}: ` +
+          'the data or checkpoint changed since training; the ROC curve and histogram show the scores',
+      );
+    }
+  }
+  return metricsOf;
+}
+
+function rocSeries(v: RunView): RocSeries[] {
+  const series: RocSeries[] = [];
+  for (const split of ['val', 'test'] as ScoreSplit[]) {
+    const s = v.scores[split];
+    if (!s) continue;
+    const values = s.logits ?? s.pReal;
+    const auc = rocAuc(values, s.labels);
+    if (Number.isNaN(auc)) {
+      v.notes.push(`no ROC curve for ${SPLIT_LABEL[split]}: only one class present`);
+      continue;
+    }
+    series.push({ split: SPLIT_LABEL[split], curve: rocCurve(values, s.labels, { dropIntermediate: true }), auc, point: operatingPoint(s, v.threshold) });
+  }
+  return series;
+}
+
+/** The charts of a run: learning curves, confusion matrix, ROC, per-class scores, score histogram. */
+function runCharts(v: RunView): PendingFigure[] {
+  const { history, summary, primary, scores, notes, threshold } = v;
+  const pending: PendingFigure[] = [];
+  if (history.length) {
+    const monitor = v.config.earlyStopping?.monitor ?? 'val_loss';
+    pending.push({ id: 'learning-curves', title: 'Learning curves', spec: learningCurvesSpec(history, { bestEpoch: v.bestEpoch, earlyStopped: summary?.stopReason === 'early-stopped', monitor }) });
+  } else notes.push(`no learning curves: ${RUN_FILES.history} is empty or missing`);
+  const m = primary ? (v.metricsOf[primary] as MetricsReport) : null;
+  if (primary && m) pending.push({ id: 'confusion', title: 'Confusion matrix', spec: confusionSpec(m.confusion, { split: SPLIT_LABEL[primary], threshold: m.threshold }) });
+  const series = rocSeries(v);
+  if (series.length) pending.push({ id: 'roc', title: 'ROC curve', spec: rocSpec(series) });
+  else if (primary) notes.push('no ROC curve: no per-image scores');
+  if (primary && m) pending.push({ id: 'per-class', title: 'Precision and recall per class', spec: perClassSpec(m, { split: SPLIT_LABEL[primary] }) });
+  const histSplit = primary && scores[primary] ? primary : scores.test ? 'test' : scores.val ? 'val' : null;
+  if (histSplit) {
+    const s = scores[histSplit] as SplitScores;
+    pending.push({ id: 'scores', title: 'Score histogram', spec: scoreHistogramSpec(s.pReal, s.labels, { split: SPLIT_LABEL[histSplit], threshold }) });
+  }
+  return pending;
+}
+
+/** The versions the checkpoint was trained with (and its file name). */
+function trainingVersions(runDir: string, config: TrainConfig, notes: string[]): Pick<RunView, 'trainedWith' | 'checkpointName'> {
+  try {
+    const ckpt = endCheckpoint(runDir, config);
+    return { checkpointName: path.basename(ckpt), trainedWith: (CifakeModel.readMeta(ckpt).versions as Record<string, unknown> | undefined) ?? null };
+  } catch (e) {
+    notes.push(`training versions unknown: ${(e as Error).message.split('\n')[0]}`);
+    return { checkpointName: null, trainedWith: null };
+  }
+}
+
+async function explainIfAsked(assets: RunAssets | null, explain: boolean, opts: ReportOptions, threshold: number, notes: string[]): Promise<void> {
+  if (!explain || !assets) return;
+  try {
+    const r = await explainRun(assets, { limit: opts.gradcamLimit, threshold });
+    if (!r) notes.push('no Grad-CAM figures: no test or validation images to explain');
+  } catch (e) {
+    notes.push(`the Grad-CAM figures could not be computed: ${(e as Error).message.split('\n')[0]}`);
+  }
+  notes.push(...assets.notes.splice(0));
+}
+
+async function runReport(runDir: string, out: string, opts: ReportOptions): Promise<ReportResult> {
+  const notes: string[] = [];
+  if (!fs.existsSync(path.join(runDir, RUN_FILES.config)))
+    throw new Error(`${runDir} is not a run directory (no ${RUN_FILES.config}) nor a sweep folder (no leaderboard.json)`);
+  const config = readRunConfig(runDir);
+  const dataSummary = readOptional(() => readRunDataSummary(runDir), notes);
+  const history = readHistory<EpochLog>(runDir);
+  const summary = readOptional(() => readRunSummary(runDir), notes);
+  const threshold = typeof config.threshold === 'number' ? config.threshold : 0.5;
+  if (!summary) notes.push(`the run has no ${RUN_FILES.metrics} (still training, or interrupted): no final evaluation to show`);
+  const explain = (opts.gradcam ?? true) && findGradcamImages(runDir).length === 0;
+  const { scores, testSummary, assets } = await gatherScores({ runDir, config, summary, dataSummary, notes }, opts, explain);
+  try {
+    const metricsOf = splitMetrics(summary, scores, threshold, notes);
+    const primary: ScoreSplit | null = metricsOf.test ? 'test' : metricsOf.val ? 'val' : null;
+    const bestEpoch = summary?.bestEpoch ?? history.at(-1)?.bestEpoch ?? null;
+    const view: RunView = { runDir, config, history, summary, dataSummary, testSummary, metricsOf, scores, primary, threshold, bestEpoch, notes, trainedWith: null, checkpointName: null };
+    const figures = await renderFigures(runCharts(view), out, opts.scale ?? 2, notes);
+    await explainIfAsked(assets, explain, opts, threshold, notes);
+    const gradcam = await gradcamSection(runDir, out, notes);
+    Object.assign(view, trainingVersions(runDir, config, notes));
     const name = path.basename(path.resolve(runDir));
-    const test = metricsOf.test;
-    const val = metricsOf.val;
-    const epochSeconds = history.map((e) => e.seconds).filter((x) => Number.isFinite(x));
-    const ips = history.map((e) => e.imagesPerSec).filter((x) => Number.isFinite(x) && x > 0);
-    const mean = (a: number[]) => (a.length ? a.reduce((x, y) => x + y, 0) / a.length : NaN);
-    const dataSets: [string, DatasetSummary][] = [];
-    if (dataSummary?.train) dataSets.push(['train', dataSummary.train]);
-    if (dataSummary?.val) dataSets.push(['validation', dataSummary.val]);
-    if (testSummary) dataSets.push(['test', testSummary]);
-
-    const body: unknown[] = [
-      el(
-        'header',
-        {},
-        el('h1', {}, `CIFAKE run report: ${name}`),
-        el('p', {}, raw(`<code>${h(path.resolve(runDir))}</code>`)),
-        el(
-          'p',
-          {},
-          `${config.model?.family ?? '?'} model, ${summary ? `${fmtNumber(summary.parameters)} parameters, ` : ''}` +
-            `${summary ? `${summary.epochsRun} epochs (${summary.stopReason}, best epoch ${summary.bestEpoch})` : `${history.length} epochs so far`}` +
-            `, data: ${config.data ?? 'synthetic demo set'}. Labels: FAKE = 0, REAL = 1 (positive).`,
-        ),
-        config.data === null ? note('Trained on the synthetic demo set: a pipeline demo, not a detector benchmark.') : '',
-      ),
-      cards(
-        [
-          ['test accuracy', fmtPercent(test?.accuracy)],
-          ['test ROC AUC', fmtNumber(test?.rocAuc)],
-          ['validation accuracy', fmtPercent(val?.accuracy)],
-          ['validation ROC AUC', fmtNumber(val?.rocAuc)],
-          ['best epoch / run', summary ? `${summary.bestEpoch} / ${summary.epochsRun}` : `– / ${history.length}`],
-          ['parameters', summary ? fmtNumber(summary.parameters) : '–'],
-          ['training time', fmtSeconds(summary?.trainSeconds ?? epochSeconds.reduce((a, b) => a + b, 0))],
-        ].filter(([, v]) => v !== '–') as [string, string][],
-      ),
-      section('Learning curves', 'learning', fig('learning-curves') || note('No epochs recorded yet.')),
-      section(
-        'Evaluation',
-        'evaluation',
-        primary
-          ? el(
-              'p',
-              {},
-              `Confusion matrix, per-class scores and histogram on the ${SPLIT_LABEL[primary]} split` +
-                (primary === 'val' ? ' (the run has no test split)' : '') +
-                `; a sample is called REAL when P(REAL) >= ${threshold}.`,
-            )
-          : note('No evaluation yet.'),
-        el('div', { class: 'figures' }, fig('confusion'), fig('roc'), fig('per-class'), fig('scores')),
-        Object.keys(metricsOf).length ? el('h3', {}, 'Metrics') : '',
-        Object.keys(metricsOf).length
-          ? metricsTable((['val', 'test'] as ScoreSplit[]).filter((s) => metricsOf[s]).map((s) => [SPLIT_LABEL[s], metricsOf[s] as MetricsReport]))
-          : '',
-        el(
-          'p',
-          {},
-          'Per-image scores: ',
-          (['val', 'test'] as ScoreSplit[])
-            .filter((s) => scores[s])
-            .map((s) => `${SPLIT_LABEL[s]} ${scores[s]?.origin === 'computed' ? 'computed by this report' : 'read from the run directory'} (${path.basename(scores[s]?.file ?? '') || 'not saved'})`)
-            .join('; ') || 'none',
-          '.',
-        ),
-      ),
-      gradcam.html,
-      configSection(config),
-      section('Data', 'data', dataSets.length ? dataTable(dataSets) : note(`No ${RUN_FILES.data} in the run directory.`)),
-      section(
-        'Timing',
-        'timing',
-        kvTable([
-          ['device', summary?.device ?? '–'],
-          ['training time (sum of epochs)', fmtSeconds(summary?.trainSeconds ?? epochSeconds.reduce((a, b) => a + b, 0))],
-          ['epochs run', summary?.epochsRun ?? history.length],
-          ['stop reason', summary?.stopReason ?? 'not finished'],
-          ['mean epoch', fmtSeconds(mean(epochSeconds))],
-          ['mean throughput', Number.isFinite(mean(ips)) ? `${fmtNumber(Math.round(mean(ips)))} images/s` : '–'],
-          ['loading train data', fmtSeconds(dataSummary?.train?.seconds)],
-        ]),
-        history.length ? el('h3', {}, 'Epochs') : '',
-        history.length ? historyTable(history, bestEpoch) : '',
-      ),
-      section(
-        'Versions',
-        'versions',
-        el(
-          'div',
-          { class: 'columns' },
-          el(
-            'div',
-            {},
-            el('h3', {}, `Training (${checkpointName ?? 'no checkpoint'})`),
-            kvTable(trainedWith ? Object.entries(trainedWith).map(([k, v]) => [k, String(v)]) : [['versions', 'unknown']]),
-          ),
-          el(
-            'div',
-            {},
-            el('h3', {}, 'This report'),
-            kvTable([
-              ['cifakeTorch', packageVersion()],
-              ['node', process.version],
-              ['vega', cv.vega],
-              ['vega-lite', cv.vegaLite],
-              ['sharp', cv.sharp],
-              ['libvips', cv.libvips],
-            ]),
-          ),
-        ),
-      ),
-      notes.length ? section('Notes', 'notes', el('ul', {}, ...notes.map((n) => el('li', {}, n)))) : '',
-      el('footer', {}, `Generated ${new Date().toISOString()} by cifake report (cifake-torch ${packageVersion()}).`),
-    ];
+    const body = runPageBody(view, (id) => figures.find((f) => f.id === id)?.html ?? '', gradcam.html);
     writeFileAtomic(out, page(`CIFAKE report: ${name}`, body));
-    log(`report: wrote ${out} and ${figures.length} PNG figures`);
+    opts.onLog?.(`report: wrote ${out} and ${figures.length} PNG figures`);
     return {
       kind: 'run',
       html: out,
@@ -594,7 +298,7 @@ async function runReport(runDir: string, out: string, opts: ReportOptions): Prom
 // ---------------------------------------------------------------------------
 // sweep report
 
-async function sweepReport(dir: string, board: Leaderboard, out: string, opts: ReportOptions): Promise<ReportResult> {
+async function sweepReport(dir: string, board: LeaderboardTable, out: string, opts: ReportOptions): Promise<ReportResult> {
   const notes = [...board.notes];
   const rows = board.rows;
   const withTest = rows.filter((r) => r.parameters !== null && r.testAccuracy !== null);

@@ -7,18 +7,14 @@ import path from 'node:path';
 
 import type { TrainConfig } from '../config';
 import { loadSplit, stratifiedSplit, type DatasetSummary, type ImageSet } from '../data';
-import { ensureSynth } from '../data/synth';
 import { sigmoid } from '../metrics';
 import { CifakeModel } from '../model';
-import { readJson, RUN_FILES, writeJson } from '../train/run-dir';
+import { endCheckpoint, readScoresFile, resolveRunData, scoreFileNames, writeScores, type RunDataSummary } from '../run';
+
+export { scoreFileNames };
 
 export type ScoreSplit = 'val' | 'test';
 export const SCORE_SPLITS: readonly ScoreSplit[] = ['val', 'test'];
-
-/** File names a run's scores may have, in order of preference. The first is the one written here. */
-export function scoreFileNames(split: string): string[] {
-  return [`scores-${split}.json`, `${split}-scores.json`];
-}
 
 export interface SplitScores {
   split: ScoreSplit;
@@ -36,37 +32,15 @@ export interface SplitScores {
   origin: 'run' | 'computed';
 }
 
-/** What a scores file holds (the fields fit.ts writes; pReal/probs accepted instead of logits). */
-interface ScoresFile {
-  split?: string;
-  files?: string[];
-  labels?: number[];
-  logits?: number[];
-  pReal?: number[];
-  probs?: number[];
-}
-
 function parseScores(file: string, split: ScoreSplit, origin: SplitScores['origin']): SplitScores {
-  const raw = readJson<ScoresFile>(file);
-  const labels = raw?.labels;
-  if (!Array.isArray(labels)) throw new Error(`${file}: no labels array`);
-  const n = labels.length;
-  const logitsIn = Array.isArray(raw.logits) ? raw.logits : null;
-  const probsIn = Array.isArray(raw.pReal) ? raw.pReal : Array.isArray(raw.probs) ? raw.probs : null;
-  if (!logitsIn && !probsIn) throw new Error(`${file}: neither logits nor pReal`);
-  const values = (logitsIn ?? probsIn) as number[];
-  if (values.length !== n) throw new Error(`${file}: ${values.length} scores for ${n} labels`);
-  for (let i = 0; i < n; i++) {
-    if (labels[i] !== 0 && labels[i] !== 1) throw new Error(`${file}: labels[${i}] is ${String(labels[i])}, not 0 or 1`);
-    if (typeof values[i] !== 'number' || Number.isNaN(values[i])) throw new Error(`${file}: score ${i} is not a number`);
-  }
-  const logits = logitsIn ? Float64Array.from(logitsIn) : null;
+  const r = readScoresFile(file);
+  const logits = r.logits ? Float64Array.from(r.logits) : null;
   return {
     split,
-    labels: Uint8Array.from(labels),
+    labels: Uint8Array.from(r.labels),
     logits,
-    pReal: logits ? sigmoid(logits) : Float64Array.from(probsIn as number[]),
-    files: Array.isArray(raw.files) && raw.files.length === n ? raw.files : null,
+    pReal: logits ? sigmoid(logits) : Float64Array.from(r.pReal as number[]),
+    files: r.files,
     file,
     origin,
   };
@@ -99,35 +73,6 @@ export interface RunAssetsOptions {
   onLog?: (message: string) => void;
 }
 
-/** The dataset a run used: explicit, else data.json's absolute source, else config.data, else the demo set. */
-export async function resolveRunData(
-  runDir: string,
-  config: Pick<TrainConfig, 'data'>,
-  dataSummary: { train?: { source?: string } } | null,
-  explicit?: string,
-): Promise<string> {
-  if (explicit) return explicit;
-  const recorded = dataSummary?.train?.source;
-  if (recorded && fs.existsSync(recorded)) return recorded;
-  if (config.data) {
-    for (const candidate of [config.data, path.resolve(runDir, '..', '..', config.data)]) {
-      if (fs.existsSync(candidate)) return candidate;
-    }
-    throw new Error(`the run's data ${config.data} was not found (pass the data path explicitly)`);
-  }
-  return ensureSynth();
-}
-
-/** The checkpoint whose predictions metrics.json reports: best.pt when the best weights were restored, else last.pt. */
-export function reportedCheckpoint(runDir: string, config: Pick<TrainConfig, 'earlyStopping'>): string {
-  const order = config.earlyStopping?.restoreBest ? [RUN_FILES.best, RUN_FILES.last] : [RUN_FILES.last, RUN_FILES.best];
-  for (const f of order) {
-    const p = path.join(runDir, f);
-    if (fs.existsSync(p)) return p;
-  }
-  throw new Error(`${runDir} holds no checkpoint (${RUN_FILES.best} or ${RUN_FILES.last})`);
-}
-
 /**
  * A finished run's model and data, loaded on first use: the checkpoint metrics.json reports, the
  * validation split rebuilt as training made it (same limit, seed and fraction) and the test split.
@@ -143,10 +88,10 @@ export class RunAssets {
   constructor(
     readonly runDir: string,
     readonly config: TrainConfig,
-    private readonly dataSummary: { train?: { source?: string } } | null,
+    private readonly dataSummary: RunDataSummary | null,
     private readonly opts: RunAssetsOptions = {},
   ) {
-    this.checkpoint = reportedCheckpoint(runDir, config);
+    this.checkpoint = endCheckpoint(runDir, config);
   }
 
   log(message: string): void {
@@ -190,10 +135,6 @@ export class RunAssets {
   }
 }
 
-function roundLogits(logits: ArrayLike<number>): number[] {
-  return Array.from(logits, (z) => Math.round(z * 1e5) / 1e5);
-}
-
 /**
  * Predicts the splits with the run's checkpoint; with `write` (default true) saves each as
  * scores-<split>.json in the run directory (the format training writes).
@@ -211,13 +152,9 @@ export async function computeRunScores(
     summaries[split] = set.summary;
     const model = await assets.model();
     assets.log(`report: computing ${split} scores (${set.count} images)`);
-    const rounded = roundLogits(await model.predictLogits(set.images));
-    let file: string | null = null;
-    if (write) {
-      file = path.join(assets.runDir, scoreFileNames(split)[0]);
-      writeJson(file, { split, files: set.files, labels: Array.from(set.labels), logits: rounded, checkpoint: path.basename(assets.checkpoint), writtenBy: 'cifake report' });
-    }
-    const l = Float64Array.from(rounded);
+    const logits = await model.predictLogits(set.images);
+    const file = write ? writeScores(assets.runDir, split, set, logits, { checkpoint: path.basename(assets.checkpoint), writtenBy: 'cifake report' }) : null;
+    const l = Float64Array.from(logits, (z) => Math.round(z * 1e5) / 1e5); // as written
     scores[split] = { split, labels: Uint8Array.from(set.labels), logits: l, pReal: sigmoid(l), files: set.files, file, origin: 'computed' };
   }
   return { scores, summaries };

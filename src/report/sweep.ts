@@ -5,13 +5,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { readJson, RUN_FILES } from '../train/run-dir';
+import { LEADERBOARD_FILES, readLeaderboardFile, readRunConfig, readRunSummary, RUN_FILES, type RunSummary } from '../run';
 
-export const LEADERBOARD_FILE = 'leaderboard.json';
+export const LEADERBOARD_FILE = LEADERBOARD_FILES.json;
 
 export type Scalar = string | number | boolean | null;
 
-export interface LeaderboardRow {
+/** A row as a report shows it (the sweep's own rows are src/run/leaderboard.ts's LeaderboardRow). */
+export interface LeaderboardTableRow {
   name: string;
   /** The row's scalar fields, flattened to dotted keys. */
   values: Record<string, Scalar>;
@@ -25,9 +26,10 @@ export interface LeaderboardRow {
   rank: number | null;
 }
 
-export interface Leaderboard {
+/** A leaderboard.json of any shape, as a table. */
+export interface LeaderboardTable {
   file: string;
-  rows: LeaderboardRow[];
+  rows: LeaderboardTableRow[];
   /** The metric the sweep ranked by, when the file says ('val_acc', 'test_acc', ...). */
   metric: string | null;
   /** Columns of the table (dotted keys), in first-seen order. */
@@ -100,17 +102,17 @@ function rowsOf(raw: unknown): unknown[] | null {
 }
 
 /** Reads `<dir>/leaderboard.json`; null when the folder has none. */
-export function readLeaderboard(dir: string): Leaderboard | null {
-  const file = path.join(dir, LEADERBOARD_FILE);
-  if (!fs.existsSync(file)) return null;
-  const raw = readJson<unknown>(file);
+export function readLeaderboard(dir: string): LeaderboardTable | null {
+  const found = readLeaderboardFile(dir);
+  if (!found) return null;
+  const { file, raw } = found;
   const list = rowsOf(raw);
   if (!list) throw new Error(`${file}: expected an array of runs (or an object with a rows/entries/leaderboard/runs array)`);
   const notes: string[] = [];
   const seen: string[] = [];
   /** Keys shown in the table's fixed columns (name, model, parameters, accuracies, run dir, rank). */
   const shown = new Set<string>();
-  const rows: LeaderboardRow[] = [];
+  const rows: LeaderboardTableRow[] = [];
   list.forEach((item, i) => {
     if (!item || typeof item !== 'object') {
       notes.push(`leaderboard row ${i + 1} is not an object; skipped`);
@@ -139,15 +141,15 @@ export function readLeaderboard(dir: string): Leaderboard | null {
     })();
     if (runDir && (parameters === null || (testAccuracy === null && valAccuracy === null) || group === null)) {
       try {
-        const m = readJson<{ parameters?: number; metrics?: { val?: { accuracy?: number }; test?: { accuracy?: number } | null } }>(path.join(runDir, RUN_FILES.metrics));
-        parameters ??= typeof m.parameters === 'number' ? m.parameters : null;
-        testAccuracy ??= typeof m.metrics?.test?.accuracy === 'number' ? m.metrics.test.accuracy : null;
-        valAccuracy ??= typeof m.metrics?.val?.accuracy === 'number' ? m.metrics.val.accuracy : null;
+        const m = readRunSummary(runDir) as Partial<RunSummary> | null;
+        parameters ??= typeof m?.parameters === 'number' ? m.parameters : null;
+        testAccuracy ??= typeof m?.metrics?.test?.accuracy === 'number' ? m.metrics.test.accuracy : null;
+        valAccuracy ??= typeof m?.metrics?.val?.accuracy === 'number' ? m.metrics.val.accuracy : null;
       } catch {
         /* a run still training has no metrics.json yet */
       }
       if (group === null && fs.existsSync(path.join(runDir, RUN_FILES.config))) {
-        group = readJson<{ model?: { family?: string } }>(path.join(runDir, RUN_FILES.config)).model?.family ?? null;
+        group = readRunConfig(runDir).model.family;
       }
     }
     const nameKey = findKey(flat, NAME, 'string');

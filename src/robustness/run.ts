@@ -8,7 +8,7 @@ import path from 'node:path';
 
 import { decodeImages, limitIndices, loadSplit, subsetImageSet, DataError } from '../data';
 import { CifakeModel } from '../model';
-import { resolveCheckpoint } from '../train/run-dir';
+import { resolveCheckpoint } from '../run';
 import { evaluateRobustness, type RobustnessReport, type RobustnessRow } from './evaluate';
 import { DEFAULT_SUITE, parsePerturbation } from './perturb';
 

@@ -8,7 +8,7 @@
  *                         with the error message of failed trials)
  *     leaderboard.csv     rewritten after every trial
  *     leaderboard.json
- *     <trial>/            config.json, history.jsonl, metrics.json, best.pt, last.pt ... (see run-dir.ts)
+ *     <trial>/            config.json, history.jsonl, metrics.json, best.pt, last.pt ... (see src/run/run-dir.ts)
  *
  * Resuming: a trial whose directory has metrics.json is finished and is not retrained (its
  * config.json must match, else the sweep refuses to start); one with a checkpoint (last.pt) but no
@@ -27,419 +27,36 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { ConfigError, describeConfig, resolveConfig, type TrainConfig } from '../config';
+import { describeConfig, resolveConfig, type TrainConfig } from '../config';
 import { prepare } from '../data';
-import { availableCpus } from '../native';
-import { resolveData, train, TrainingInterrupted, type EpochLog } from '../train/fit';
-import { readJson, RUN_FILES, writeFileAtomic, writeJson } from '../train/run-dir';
-import { packageVersion } from '../version';
+import { readRunConfig, resolveData, RUN_FILES, writeLeaderboard, writeRunConfig } from '../run';
+import { train, TrainingInterrupted } from '../train/fit';
+import { extractorLabel, PAPER_EXTRACTOR, type Extractor, type TrialSpec } from './grid';
+import { countStatuses, metricValue, rankRows, type Leaderboard, type LeaderboardRow, type StageSelection, type SweepMetric, type TrialStatus } from './leaderboard';
 import {
-  canonicalJson,
-  defaultSweepName,
-  extractorLabel,
-  GridError,
-  isValidSweepName,
-  loadGridFile,
-  paperGridSpec,
-  paperStage1,
-  paperStage2,
-  PAPER_EXTRACTOR,
-  expandGrid,
-  type Extractor,
-  type GridSpec,
-  type TrialSpec,
-} from './grid';
-import {
-  countStatuses,
-  isSweepMetric,
-  leaderboardCsv,
-  metricValue,
-  rankRows,
-  SWEEP_METRICS,
-  type Leaderboard,
-  type LeaderboardRow,
-  type RunSummary,
-  type StageSelection,
-  type SweepMetric,
-  type TrialStatus,
-} from './leaderboard';
+  checkFinished,
+  claimSweepDir,
+  comparable,
+  diffKeys,
+  errorText,
+  firstLine,
+  makeContext,
+  planTrials,
+  readSummary,
+  rowOf,
+  selectBest,
+  settingsLayer,
+  SWEEP_FILES,
+  type Context,
+  type Planned,
+  type PlannedTrial,
+  type SweepEvent,
+  type SweepOptions,
+  type SweepResult,
+} from './plan';
 
-export const SWEEP_FILES = {
-  spec: 'sweep.json',
-  trials: 'trials.jsonl',
-  csv: 'leaderboard.csv',
-  json: 'leaderboard.json',
-} as const;
-
-/** Sweep-wide settings applied over every trial's base (the CLI flags). `undefined` = not set. */
-export interface SweepSettings {
-  data?: string | null;
-  limit?: number | null;
-  epochs?: number | null;
-  seed?: number;
-  device?: string;
-}
-
-export interface SweepOptions {
-  /** 'paper', a grid file (.json / .yaml / .yml), or a parsed grid */
-  grid: 'paper' | string | GridSpec;
-  settings?: SweepSettings;
-  /** parent of the sweep folder (default runs/sweeps) */
-  outDir?: string;
-  /** sweep folder name (default: the grid's name plus -limitN / -epN / -seedN) */
-  name?: string;
-  /** trials at once (default 1) */
-  parallel?: number;
-  /** ranking metric and the paper grid's stage-1 selection criterion (default val_acc) */
-  metric?: SweepMetric;
-  /** paper grid: stage 2 on the paper's 2 x 32 extractor instead of our stage-1 best */
-  paperExtractor?: boolean;
-  /** paper grid: run stage 1, stage 2 (stage 1 must be finished unless paperExtractor) or both */
-  stage?: 1 | 2 | 'all';
-  /**
-   * Run only the trials whose names match one of these patterns (`*` any characters, `?` one):
-   * e.g. ['s1-conv*x32']. The others are neither run nor listed (finished ones still are).
-   */
-  only?: string[];
-  /** CPUs to divide among parallel trials (default: all available to the process) */
-  cpus?: number;
-  /** aborting stops the running trials after their current batch (their checkpoints are kept) and starts no more */
-  signal?: AbortSignal;
-  onEvent?: (e: SweepEvent) => void;
-}
-
-export type SweepEvent =
-  | { event: 'log'; message: string; trial?: string }
-  | { event: 'trial-start'; trial: string; stage: 1 | 2 | null; index: number; total: number; threads: number; resume: boolean; config: string }
-  | ({ event: 'epoch'; trial: string; epochs: number } & EpochLog)
-  | {
-      event: 'trial-end';
-      trial: string;
-      stage: 1 | 2 | null;
-      status: TrialStatus | 'skipped';
-      metric: number | null;
-      seconds: number;
-      error?: string;
-    }
-  | { event: 'selection'; selection: StageSelection };
-
-/** A trial with its resolved config (or the reason it has none). */
-export interface PlannedTrial extends TrialSpec {
-  config: TrainConfig | null;
-  configError: string | null;
-  runDir: string;
-}
-
-export interface SweepPlan {
-  sweep: string;
-  sweepDir: string;
-  grid: GridSpec;
-  metric: SweepMetric;
-  parallel: number;
-  threads: number;
-  settings: SweepSettings;
-  /** the trials of this invocation, in run order (paper grid: stage 2 only when its extractor is known) */
-  trials: PlannedTrial[];
-  /** paper grid: the extractor of stage 2 when it is known before running (null: decided after stage 1, or no stage 2) */
-  stage2: { extractor: Extractor; source: 'paper' | 'best' } | null;
-  notes: string[];
-}
-
-export interface SweepResult {
-  sweep: string;
-  sweepDir: string;
-  leaderboard: Leaderboard;
-  selection: StageSelection | null;
-  /** what happened to each trial of this invocation */
-  outcomes: { trial: string; status: TrialStatus | 'skipped'; error?: string }[];
-  interrupted: boolean;
-}
-
-// ---------------------------------------------------------------------------
-// helpers
-
-/** fields that differ between runs of the same trial without changing it */
-const VOLATILE = ['threads', 'outDir', 'name'] as const;
-
-function comparable(c: Record<string, unknown>): string {
-  const o = { ...c };
-  for (const k of VOLATILE) delete o[k];
-  return canonicalJson(o);
-}
-
-function diffKeys(a: Record<string, unknown>, b: Record<string, unknown>): string[] {
-  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-  return [...keys].filter((k) => !(VOLATILE as readonly string[]).includes(k) && canonicalJson(a[k]) !== canonicalJson(b[k])).sort();
-}
-
-function firstLine(e: unknown): string {
-  const m = e instanceof Error ? e.message : String(e);
-  return m.trim();
-}
-
-function errorText(e: unknown): string {
-  if (e instanceof ConfigError) return e.issues.map((i) => `${i.path || '(config)'}: ${i.message}`).join('; ');
-  return firstLine(e);
-}
-
-function readSummary(runDir: string): RunSummary | null {
-  const f = path.join(runDir, RUN_FILES.metrics);
-  if (!fs.existsSync(f)) return null;
-  return readJson<RunSummary>(f);
-}
-
-function resolveGrid(grid: SweepOptions['grid']): GridSpec {
-  if (grid === 'paper') return paperGridSpec();
-  if (typeof grid === 'string') return loadGridFile(grid);
-  return grid;
-}
-
-function settingsLayer(s: SweepSettings): Record<string, unknown> {
-  const o: Record<string, unknown> = {};
-  for (const k of ['data', 'limit', 'epochs', 'seed', 'device'] as const) if (s[k] !== undefined) o[k] = s[k];
-  return o;
-}
-
-/** dotted paths of a nested layer's leaves (objects recurse, everything else is a leaf) */
-function leafPaths(o: Record<string, unknown>, prefix = ''): string[] {
-  const out: string[] = [];
-  for (const [k, v] of Object.entries(o)) {
-    const p = prefix ? `${prefix}.${k}` : k;
-    if (v !== null && typeof v === 'object' && !Array.isArray(v)) out.push(...leafPaths(v as Record<string, unknown>, p));
-    else out.push(p);
-  }
-  return out;
-}
-
-/** Stage-1 best by `metric`: the first finished stage-1 trial in leaderboard order (ties: fewer parameters). */
-function selectBest(stage1: PlannedTrial[], metric: SweepMetric): { trial: PlannedTrial; value: number | null } | null {
-  const done = stage1.filter((t) => fs.existsSync(path.join(t.runDir, RUN_FILES.metrics)));
-  const ranked = rankRows(done.map((t) => rowOf(t, t.runDir, 'done', metric)));
-  if (ranked.length === 0) return null;
-  const trial = done.find((t) => t.name === ranked[0].trial) as PlannedTrial;
-  return { trial, value: ranked[0].metric };
-}
-
-// ---------------------------------------------------------------------------
-// planning
-
-interface Context {
-  sweep: string;
-  sweepDir: string;
-  grid: GridSpec;
-  metric: SweepMetric;
-  parallel: number;
-  threads: number;
-  settings: SweepSettings;
-  notes: string[];
-}
-
-function makeContext(opts: SweepOptions): Context {
-  const grid = resolveGrid(opts.grid);
-  const metric = opts.metric ?? 'val_acc';
-  if (!isSweepMetric(metric)) throw new GridError(`unknown metric ${JSON.stringify(metric)} (allowed: ${SWEEP_METRICS.join(', ')})`);
-  const settings: SweepSettings = { ...(opts.settings ?? {}) };
-  if (typeof settings.data === 'string') settings.data = path.resolve(settings.data);
-  const axisPaths = grid.axes.map((a) => a.path);
-  for (const k of Object.keys(settingsLayer(settings)))
-    for (const p of axisPaths)
-      if (p === k || p.startsWith(`${k}.`)) throw new GridError(`--${k} sets a field that is an axis of the grid (${p}); drop one of them`);
-  if (grid.kind === 'user' && typeof grid.base.data === 'string' && settings.data === undefined) settings.data = path.resolve(grid.base.data);
-  const name = opts.name ?? defaultSweepName(grid, { limit: settings.limit, epochs: settings.epochs, seed: settings.seed });
-  if (!isValidSweepName(name)) throw new GridError(`invalid sweep name ${JSON.stringify(name)} (1-100 characters from A-Z a-z 0-9 . _ -)`);
-  const cpus = Math.max(1, Math.floor(opts.cpus ?? availableCpus()));
-  const requested = opts.parallel ?? 1;
-  if (!(Number.isInteger(requested) && requested >= 1)) throw new GridError(`--parallel must be an integer >= 1, got ${requested}`);
-  const notes: string[] = [];
-  const parallel = Math.min(requested, cpus);
-  if (parallel < requested) notes.push(`--parallel ${requested} capped at ${parallel}: only ${cpus} CPUs (trials would oversubscribe them)`);
-  const threads = Math.max(1, Math.floor(cpus / parallel));
-  const outDir = opts.outDir ?? path.join('runs', 'sweeps');
-  return { sweep: name, sweepDir: path.join(outDir, name), grid, metric, parallel, threads, settings, notes };
-}
-
-function planTrial(ctx: Context, spec: TrialSpec): PlannedTrial {
-  const runDir = path.join(ctx.sweepDir, spec.name);
-  const layer = settingsLayer(ctx.settings);
-  let config: TrainConfig | null = null;
-  let configError: string | null = null;
-  try {
-    const resolved = resolveConfig({
-      preset: ctx.grid.preset,
-      file: ctx.grid.base,
-      overrides: mergeLayers(layer, spec.overrides),
-    });
-    const threads = Math.min(resolved.threads ?? ctx.threads, ctx.threads);
-    config = { ...resolved, outDir: ctx.sweepDir, name: spec.name, threads };
-  } catch (e) {
-    configError = errorText(e);
-  }
-  return { ...spec, config, configError, runDir };
-}
-
-/** two override layers into one (the second wins; nested objects merge) */
-function mergeLayers(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = structuredClone(a);
-  for (const [k, v] of Object.entries(b)) {
-    const cur = out[k];
-    if (cur && typeof cur === 'object' && !Array.isArray(cur) && v && typeof v === 'object' && !Array.isArray(v))
-      out[k] = mergeLayers(cur as Record<string, unknown>, v as Record<string, unknown>);
-    else out[k] = structuredClone(v);
-  }
-  return out;
-}
-
-/** Refuses finished trials whose config differs from the plan's (a different sweep in this folder). */
-function checkFinished(trials: PlannedTrial[]): void {
-  const issues: { path: string; message: string }[] = [];
-  for (const t of trials) {
-    if (!t.config) continue;
-    const cfgFile = path.join(t.runDir, RUN_FILES.config);
-    if (!fs.existsSync(path.join(t.runDir, RUN_FILES.metrics)) || !fs.existsSync(cfgFile)) continue;
-    const old = readJson<Record<string, unknown>>(cfgFile);
-    const want = t.config as unknown as Record<string, unknown>;
-    if (comparable(old) !== comparable(want)) {
-      issues.push({ path: t.name, message: `finished with a different config (${diffKeys(old, want).join(', ')}) than this sweep asks for` });
-    }
-  }
-  if (issues.length) {
-    issues.push({ path: '', message: 'use another --name (or --out-dir) for a sweep with other settings' });
-    throw new GridError(issues);
-  }
-}
-
-function sweepIdentity(ctx: Context) {
-  const { data, limit, epochs, seed, device } = ctx.settings;
-  return {
-    kind: ctx.grid.kind,
-    preset: ctx.grid.preset,
-    base: ctx.grid.base,
-    axes: ctx.grid.axes,
-    settings: { data: data ?? null, limit: limit ?? null, epochs: epochs ?? null, seed: seed ?? null, device: device ?? null },
-  };
-}
-
-/** Writes sweep.json on the first run; later runs must describe the same sweep. */
-function claimSweepDir(ctx: Context): void {
-  fs.mkdirSync(ctx.sweepDir, { recursive: true });
-  const file = path.join(ctx.sweepDir, SWEEP_FILES.spec);
-  const identity = sweepIdentity(ctx);
-  if (fs.existsSync(file)) {
-    const old = readJson<{ identity?: Record<string, unknown> }>(file);
-    const oldId = (old.identity ?? {}) as Record<string, unknown>;
-    const now = identity as unknown as Record<string, unknown>;
-    const differ = [...new Set([...Object.keys(oldId), ...Object.keys(now)])].filter((k) => canonicalJson(oldId[k]) !== canonicalJson(now[k]));
-    if (differ.length) {
-      const details = differ.map((k) => `${k}: was ${canonicalJson(oldId[k])}, now ${canonicalJson(now[k])}`);
-      throw new GridError(`${ctx.sweepDir} holds a different sweep (${details.join('; ')}); use another --name or --out-dir`);
-    }
-    return;
-  }
-  writeJson(file, {
-    format: 'cifake-sweep',
-    version: 1,
-    name: ctx.sweep,
-    created: new Date().toISOString(),
-    cifakeTorch: packageVersion(),
-    grid: { kind: ctx.grid.kind, source: ctx.grid.source ?? null, description: ctx.grid.description ?? null },
-    identity,
-  });
-}
-
-/**
- * Resolves what a sweep would run (stage 2 of the paper grid only when its extractor is known:
- * --paper-extractor, or stage 1 finished in the folder). Writes nothing.
- */
-export function planSweep(opts: SweepOptions): SweepPlan {
-  const ctx = makeContext(opts);
-  const p = planTrials(ctx, opts);
-  return { ...ctx, trials: p.trials, stage2: p.known };
-}
-
-interface Planned {
-  trials: PlannedTrial[];
-  stage1: PlannedTrial[];
-  stage2: (e: Extractor) => PlannedTrial[];
-  known: SweepPlan['stage2'];
-}
-
-/** `only` patterns -> a name predicate (no patterns: everything) */
-export function trialFilter(only: string[] | undefined): (name: string) => boolean {
-  const pats = (only ?? []).map((p) => p.trim()).filter(Boolean);
-  if (pats.length === 0) return () => true;
-  const res = pats.map((p) => new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`));
-  return (name) => res.some((r) => r.test(name));
-}
-
-function planTrials(ctx: Context, opts: SweepOptions): Planned {
-  const keep = trialFilter(opts.only);
-  const stage2 = (e: Extractor) => paperStage2(e).filter((s) => keep(s.name)).map((s) => planTrial(ctx, s));
-  if (ctx.grid.kind === 'user') {
-    const all = expandGrid(ctx.grid);
-    const trials = all.filter((s) => keep(s.name)).map((s) => planTrial(ctx, s));
-    if (trials.length === 0 && opts.only?.length) throw new GridError(`--only ${opts.only.join(',')} matches no trial (trials: ${all.map((t) => t.name).join(', ')})`);
-    return { trials, stage1: [], stage2, known: null };
-  }
-  const stage = opts.stage ?? 'all';
-  const stage1 = paperStage1().map((s) => planTrial(ctx, s));
-  const trials: PlannedTrial[] = stage === 2 ? [] : stage1.filter((t) => keep(t.name));
-  let known: SweepPlan['stage2'] = null;
-  if (stage !== 1) {
-    if (opts.paperExtractor) known = { extractor: { ...PAPER_EXTRACTOR }, source: 'paper' };
-    else {
-      const best = selectBest(stage1, ctx.metric);
-      if (best && stage1.every((t) => fs.existsSync(path.join(t.runDir, RUN_FILES.metrics)))) known = { extractor: best.trial.extractor as Extractor, source: 'best' };
-    }
-    if (known) trials.push(...stage2(known.extractor));
-  }
-  return { trials, stage1, stage2, known };
-}
-
-// ---------------------------------------------------------------------------
-// running
-
-/** A leaderboard row from the trial's run directory (its config.json, else the planned config). */
-function rowOf(
-  t: Pick<TrialSpec, 'name' | 'stage' | 'params'> & { config?: TrainConfig | null },
-  runDir: string,
-  status: TrialStatus,
-  metric: SweepMetric,
-  extra: Partial<LeaderboardRow> = {},
-): LeaderboardRow {
-  const s = status === 'done' ? readSummary(runDir) : null;
-  let config: TrainConfig | null = t.config ?? null;
-  try {
-    if (fs.existsSync(path.join(runDir, RUN_FILES.config))) config = readJson<TrainConfig>(path.join(runDir, RUN_FILES.config));
-  } catch {
-    // keep the planned config
-  }
-  return {
-    rank: null,
-    trial: t.name,
-    stage: t.stage,
-    status,
-    skipped: false,
-    params: t.params,
-    family: config?.model.family ?? null,
-    convFilters: config?.model.convFilters ?? null,
-    dense: config?.model.dense ?? null,
-    parameters: s?.parameters ?? null,
-    epochs: s?.epochsRun ?? null,
-    bestEpoch: s?.bestEpoch ?? null,
-    valAcc: s?.metrics.val.accuracy ?? null,
-    valAuc: s?.metrics.val.rocAuc ?? null,
-    valF1Real: s?.metrics.val.f1.REAL ?? null,
-    testAcc: s?.metrics.test?.accuracy ?? null,
-    testF1Real: s?.metrics.test?.f1.REAL ?? null,
-    testAuc: s?.metrics.test?.rocAuc ?? null,
-    trainSeconds: s?.trainSeconds ?? null,
-    metric: s ? metricValue(s, metric) : null,
-    threads: config?.threads ?? null,
-    runDir: fs.existsSync(runDir) ? runDir : null,
-    error: null,
-    ...extra,
-  };
-}
+export { planSweep, SWEEP_FILES, trialFilter } from './plan';
+export type { PlannedTrial, SweepEvent, SweepOptions, SweepPlan, SweepResult, SweepSettings } from './plan';
 
 interface TrialRecord {
   time: string;
@@ -474,62 +91,52 @@ export function readTrialRecords(sweepDir: string): Map<string, TrialRecord> {
 /** files a failed-before-its-first-epoch trial may leave (safe to remove for a fresh start) */
 const DISPOSABLE = new Set<string>([RUN_FILES.config, RUN_FILES.data, RUN_FILES.history]);
 
-/**
- * Runs a sweep (see the module comment). Resolves when every trial of this invocation finished or
- * failed (or the signal aborted it); failures are in the leaderboard, not thrown. Throws
- * GridError for an invalid grid / options or a sweep folder that holds another sweep.
- */
-export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
-  const ctx = makeContext(opts);
-  const emit = (e: SweepEvent) => opts.onEvent?.(e);
-  const log = (message: string, trial?: string) => emit({ event: 'log', message, ...(trial ? { trial } : {}) });
-  for (const n of ctx.notes) log(n);
+/** One invocation of a sweep: its leaderboard rows, outcomes and the trials it runs. */
+class SweepRun {
+  readonly outcomes: SweepResult['outcomes'] = [];
+  readonly rows = new Map<string, LeaderboardRow>();
+  selection: StageSelection | null = null;
+  interrupted = false;
 
-  claimSweepDir(ctx);
-  // one data path for every trial (the demo set is generated once, not by each trial)
-  if (ctx.settings.data === undefined || ctx.settings.data === null) {
-    let base: TrainConfig | null = null;
-    try {
-      base = resolveConfig({ preset: ctx.grid.preset, file: ctx.grid.base, overrides: settingsLayer(ctx.settings) });
-    } catch {
-      base = null; // an invalid base: the trials report it
+  constructor(
+    readonly ctx: Context,
+    readonly opts: SweepOptions,
+  ) {
+    // rows of trials finished in earlier invocations that this one does not plan (other stage-2 extractors, --stage 1 re-runs)
+    for (const r of readTrialRecords(ctx.sweepDir).values()) {
+      const dir = path.join(ctx.sweepDir, r.trial);
+      if (fs.existsSync(path.join(dir, RUN_FILES.metrics)))
+        this.rows.set(r.trial, rowOf({ name: r.trial, stage: r.stage, params: r.params }, dir, 'done', ctx.metric, { skipped: true }));
     }
-    if (base && !base.data) ctx.settings.data = await resolveData(base, log);
-  }
-  const planned = planTrials(ctx, opts);
-  const stage = opts.stage ?? 'all';
-  checkFinished(ctx.grid.kind === 'paper' ? [...planned.stage1, ...planned.trials] : planned.trials);
-
-  const outcomes: SweepResult['outcomes'] = [];
-  const rows = new Map<string, LeaderboardRow>();
-  let selection: StageSelection | null = null;
-  let interrupted = false;
-
-  // rows of trials finished in earlier invocations that this one does not plan (other stage-2 extractors, --stage 1 re-runs)
-  for (const r of readTrialRecords(ctx.sweepDir).values()) {
-    const dir = path.join(ctx.sweepDir, r.trial);
-    if (fs.existsSync(path.join(dir, RUN_FILES.metrics)))
-      rows.set(r.trial, rowOf({ name: r.trial, stage: r.stage, params: r.params }, dir, 'done', ctx.metric, { skipped: true }));
   }
 
-  const writeBoard = (): Leaderboard => {
-    const ranked = rankRows([...rows.values()]);
+  emit(e: SweepEvent): void {
+    this.opts.onEvent?.(e);
+  }
+
+  log(message: string, trial?: string): void {
+    this.emit({ event: 'log', message, ...(trial ? { trial } : {}) });
+  }
+
+  writeBoard(): Leaderboard {
+    const { ctx } = this;
+    const ranked = rankRows([...this.rows.values()]);
     const lb: Leaderboard = {
       sweep: ctx.sweep,
       sweepDir: ctx.sweepDir,
       grid: ctx.grid.kind,
       metric: ctx.metric,
       generatedAt: new Date().toISOString(),
-      selection,
+      selection: this.selection,
       counts: countStatuses(ranked),
       rows: ranked,
     };
-    writeFileAtomic(path.join(ctx.sweepDir, SWEEP_FILES.csv), leaderboardCsv(lb));
-    writeJson(path.join(ctx.sweepDir, SWEEP_FILES.json), lb);
+    writeLeaderboard(ctx.sweepDir, lb);
     return lb;
-  };
+  }
 
-  const record = (t: PlannedTrial, status: TrialRecord['status'], extra: Partial<TrialRecord> = {}) => {
+  /** Appends the trial's outcome to trials.jsonl. */
+  record(t: PlannedTrial, status: TrialRecord['status'], extra: Partial<TrialRecord> = {}): void {
     const s = status === 'done' || status === 'skipped' ? readSummary(t.runDir) : null;
     const rec: TrialRecord = {
       time: new Date().toISOString(),
@@ -539,101 +146,141 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
       status,
       runDir: t.runDir,
       threads: t.config?.threads ?? null,
-      ...(s ? { metric: { name: ctx.metric, value: metricValue(s, ctx.metric) } } : {}),
+      ...(s ? { metric: { name: this.ctx.metric, value: metricValue(s, this.ctx.metric) } } : {}),
       ...extra,
     };
-    fs.appendFileSync(path.join(ctx.sweepDir, SWEEP_FILES.trials), `${JSON.stringify(rec)}\n`);
-  };
+    fs.appendFileSync(path.join(this.ctx.sweepDir, SWEEP_FILES.trials), `${JSON.stringify(rec)}\n`);
+  }
 
-  const runOne = async (t: PlannedTrial, index: number, total: number): Promise<void> => {
+  /** A trial's end: outcome, trials.jsonl, its leaderboard row, the leaderboard files and the event. */
+  end(t: PlannedTrial, t0: number, status: TrialStatus | 'skipped', error?: string): void {
+    const seconds = (Date.now() - t0) / 1000;
+    const s = status === 'done' || status === 'skipped' ? readSummary(t.runDir) : null;
+    const metric = s ? metricValue(s, this.ctx.metric) : null;
+    this.outcomes.push({ trial: t.name, status, ...(error ? { error } : {}) });
+    this.record(t, status, { seconds, ...(error ? { error } : {}) });
+    const rowStatus: TrialStatus = status === 'skipped' ? 'done' : status;
+    this.rows.set(t.name, rowOf(t, t.runDir, rowStatus, this.ctx.metric, { skipped: status === 'skipped', error: error ?? null }));
+    this.writeBoard();
+    this.emit({ event: 'trial-end', trial: t.name, stage: t.stage, status, metric, seconds, ...(error ? { error } : {}) });
+  }
+
+  /**
+   * What an existing trial directory means: an unfinished run to resume (its config must match),
+   * leftovers of a failed start (removed), or something else (an error message).
+   */
+  existingDir(t: PlannedTrial & { config: TrainConfig }): { resume: boolean; error?: string } {
+    if (!fs.existsSync(t.runDir)) return { resume: false };
+    const entries = fs.readdirSync(t.runDir);
+    if (entries.includes(RUN_FILES.last) && entries.includes(RUN_FILES.config)) {
+      const old = readRunConfig(t.runDir);
+      const [a, b] = [old as unknown as Record<string, unknown>, t.config as unknown as Record<string, unknown>];
+      if (comparable(a) !== comparable(b)) return { resume: false, error: `${t.runDir} holds an unfinished run with another config (${diffKeys(a, b).join(', ')}); remove it to retrain` };
+      writeRunConfig(t.runDir, { ...old, threads: t.config.threads }); // this invocation's thread budget
+      return { resume: true };
+    }
+    if (entries.every((e) => DISPOSABLE.has(e) || /\.tmp-\d+$/.test(e))) {
+      fs.rmSync(t.runDir, { recursive: true, force: true });
+      return { resume: false };
+    }
+    return { resume: false, error: `${t.runDir} exists with unexpected files (${entries.join(', ')}) and no checkpoint; remove it to retrain` };
+  }
+
+  async runOne(t: PlannedTrial, index: number, total: number): Promise<void> {
     const t0 = Date.now();
-    const end = (status: TrialStatus | 'skipped', error?: string) => {
-      const seconds = (Date.now() - t0) / 1000;
-      const s = status === 'done' || status === 'skipped' ? readSummary(t.runDir) : null;
-      const metric = s ? metricValue(s, ctx.metric) : null;
-      outcomes.push({ trial: t.name, status, ...(error ? { error } : {}) });
-      record(t, status, { seconds, ...(error ? { error } : {}) });
-      const rowStatus: TrialStatus = status === 'skipped' ? 'done' : status;
-      rows.set(t.name, rowOf(t, t.runDir, rowStatus, ctx.metric, { skipped: status === 'skipped', error: error ?? null }));
-      writeBoard();
-      emit({ event: 'trial-end', trial: t.name, stage: t.stage, status, metric, seconds, ...(error ? { error } : {}) });
-    };
-    if (!t.config) return end('failed', `invalid config: ${t.configError}`);
-    if (fs.existsSync(path.join(t.runDir, RUN_FILES.metrics))) return end('skipped');
-    if (opts.signal?.aborted) {
-      rows.set(t.name, rowOf(t, t.runDir, 'pending', ctx.metric));
+    if (!t.config) return this.end(t, t0, 'failed', `invalid config: ${t.configError}`);
+    if (fs.existsSync(path.join(t.runDir, RUN_FILES.metrics))) return this.end(t, t0, 'skipped');
+    if (this.opts.signal?.aborted) {
+      this.rows.set(t.name, rowOf(t, t.runDir, 'pending', this.ctx.metric));
       return;
     }
-    let resume = false;
-    if (fs.existsSync(t.runDir)) {
-      const entries = fs.readdirSync(t.runDir);
-      const cfgFile = path.join(t.runDir, RUN_FILES.config);
-      if (entries.includes(RUN_FILES.last) && fs.existsSync(cfgFile)) {
-        const old = readJson<Record<string, unknown>>(cfgFile);
-        if (comparable(old) !== comparable(t.config as unknown as Record<string, unknown>))
-          return end('failed', `${t.runDir} holds an unfinished run with another config (${diffKeys(old, t.config as unknown as Record<string, unknown>).join(', ')}); remove it to retrain`);
-        writeJson(cfgFile, { ...old, threads: t.config.threads }); // this invocation's thread budget
-        resume = true;
-      } else if (entries.every((e) => DISPOSABLE.has(e) || /\.tmp-\d+$/.test(e))) {
-        fs.rmSync(t.runDir, { recursive: true, force: true });
-      } else {
-        return end('failed', `${t.runDir} exists with unexpected files (${entries.join(', ')}) and no checkpoint; remove it to retrain`);
-      }
-    }
-    emit({ event: 'trial-start', trial: t.name, stage: t.stage, index, total, threads: t.config.threads as number, resume, config: describeConfig(t.config) });
+    const config = t.config;
+    const { resume, error } = this.existingDir({ ...t, config });
+    if (error) return this.end(t, t0, 'failed', error);
+    this.emit({ event: 'trial-start', trial: t.name, stage: t.stage, index, total, threads: config.threads as number, resume, config: describeConfig(config) });
     try {
-      await train(t.config, {
+      await train(config, {
         resume: resume ? t.runDir : undefined,
-        signal: opts.signal,
-        onLog: (m) => log(m, t.name),
-        onEpochEnd: (e) => emit({ event: 'epoch', trial: t.name, epochs: t.config?.epochs ?? 0, ...e }),
+        signal: this.opts.signal,
+        onLog: (m) => this.log(m, t.name),
+        onEpochEnd: (e) => this.emit({ event: 'epoch', trial: t.name, epochs: config.epochs, ...e }),
       });
-      end('done');
+      this.end(t, t0, 'done');
     } catch (e) {
       if (e instanceof TrainingInterrupted) {
-        interrupted = true;
-        end('interrupted', firstLine(e));
-      } else end('failed', errorText(e));
+        this.interrupted = true;
+        this.end(t, t0, 'interrupted', firstLine(e));
+      } else this.end(t, t0, 'failed', errorText(e));
     }
-  };
+  }
 
-  const runAll = async (trials: PlannedTrial[]) => {
+  /** Runs `trials`, ctx.parallel at a time. */
+  async runAll(trials: PlannedTrial[]): Promise<void> {
     checkFinished(trials);
-    for (const t of trials) if (!rows.has(t.name)) rows.set(t.name, rowOf(t, t.runDir, 'pending', ctx.metric));
-    await warmCache(ctx, trials, log);
+    for (const t of trials) if (!this.rows.has(t.name)) this.rows.set(t.name, rowOf(t, t.runDir, 'pending', this.ctx.metric));
+    await warmCache(this.ctx, trials, (m) => this.log(m));
     let next = 0;
     const worker = async () => {
       while (next < trials.length) {
         const i = next++;
-        await runOne(trials[i], i + 1, trials.length);
+        await this.runOne(trials[i], i + 1, trials.length);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(ctx.parallel, trials.length) }, worker));
-    if (opts.signal?.aborted) interrupted = true;
-  };
-
-  if (ctx.grid.kind === 'user') {
-    await runAll(planned.trials);
-  } else {
-    const stage1 = planned.stage1;
-    if (stage !== 2) {
-      log(`stage 1: ${stage1.length} feature extractors (conv 1-3 layers x 16-128 filters, no dense layers)`);
-      await runAll(stage1.filter((t) => planned.trials.includes(t)));
-    }
-    const best = selectBest(stage1, ctx.metric);
-    const allStage1 = stage1.every((t) => fs.existsSync(path.join(t.runDir, RUN_FILES.metrics)));
-    const finished = stage1.filter((t) => fs.existsSync(path.join(t.runDir, RUN_FILES.metrics))).length;
-    selection = makeSelection(ctx.metric, best, !!opts.paperExtractor, stage, allStage1, interrupted, finished);
-    emit({ event: 'selection', selection });
-    log(selection.note);
-    if (stage !== 1 && selection.used && !interrupted) {
-      const trials = planned.stage2(selection.used);
-      log(`stage 2: ${trials.length} dense heads (1-3 layers x 32-4096 units) on the ${extractorLabel(selection.used)} extractor`);
-      await runAll(trials);
-    }
+    await Promise.all(Array.from({ length: Math.min(this.ctx.parallel, trials.length) }, worker));
+    if (this.opts.signal?.aborted) this.interrupted = true;
   }
 
-  return { sweep: ctx.sweep, sweepDir: ctx.sweepDir, leaderboard: writeBoard(), selection, outcomes, interrupted };
+  /** The paper grid: stage 1, the selection of its best extractor, then stage 2 on it. */
+  async runPaper(planned: Planned): Promise<void> {
+    const { ctx, opts } = this;
+    const stage = opts.stage ?? 'all';
+    const stage1 = planned.stage1;
+    if (stage !== 2) {
+      this.log(`stage 1: ${stage1.length} feature extractors (conv 1-3 layers x 16-128 filters, no dense layers)`);
+      await this.runAll(stage1.filter((t) => planned.trials.includes(t)));
+    }
+    const best = selectBest(stage1, ctx.metric);
+    const finished = stage1.filter((t) => fs.existsSync(path.join(t.runDir, RUN_FILES.metrics))).length;
+    this.selection = makeSelection(ctx.metric, best, !!opts.paperExtractor, stage, finished === stage1.length, this.interrupted, finished);
+    this.emit({ event: 'selection', selection: this.selection });
+    this.log(this.selection.note);
+    if (stage !== 1 && this.selection.used && !this.interrupted) {
+      const trials = planned.stage2(this.selection.used);
+      this.log(`stage 2: ${trials.length} dense heads (1-3 layers x 32-4096 units) on the ${extractorLabel(this.selection.used)} extractor`);
+      await this.runAll(trials);
+    }
+  }
+}
+
+/** One data path for every trial (the demo set is generated once, not by each trial). */
+async function sharedData(ctx: Context, log: (m: string) => void): Promise<void> {
+  if (ctx.settings.data !== undefined && ctx.settings.data !== null) return;
+  let base: TrainConfig | null = null;
+  try {
+    base = resolveConfig({ preset: ctx.grid.preset, file: ctx.grid.base, overrides: settingsLayer(ctx.settings) });
+  } catch {
+    base = null; // an invalid base: the trials report it
+  }
+  if (base && !base.data) ctx.settings.data = await resolveData(base, log);
+}
+
+/**
+ * Runs a sweep (see the module comment). Resolves when every trial of this invocation finished or
+ * failed (or the signal aborted it); failures are in the leaderboard, not thrown. Throws
+ * GridError for an invalid grid / options or a sweep folder that holds another sweep.
+ */
+export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
+  const ctx = makeContext(opts);
+  const log = (message: string) => opts.onEvent?.({ event: 'log', message });
+  for (const n of ctx.notes) log(n);
+  claimSweepDir(ctx);
+  await sharedData(ctx, log);
+  const planned = planTrials(ctx, opts);
+  checkFinished(ctx.grid.kind === 'paper' ? [...planned.stage1, ...planned.trials] : planned.trials);
+  const run = new SweepRun(ctx, opts);
+  if (ctx.grid.kind === 'user') await run.runAll(planned.trials);
+  else await run.runPaper(planned);
+  return { sweep: ctx.sweep, sweepDir: ctx.sweepDir, leaderboard: run.writeBoard(), selection: run.selection, outcomes: run.outcomes, interrupted: run.interrupted };
 }
 
 function makeSelection(

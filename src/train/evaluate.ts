@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import { loadSplit, type ImageSet, type ProgressCallback } from '../data';
 import { computeMetrics, type MetricsReport } from '../metrics';
 import { CifakeModel } from '../model';
-import { resolveCheckpoint } from './run-dir';
+import { resolveCheckpoint } from '../run';
 
 export interface EvaluateOptions {
   data: string;

@@ -8,12 +8,12 @@ import path from 'node:path';
 import readline from 'node:readline';
 
 import { synthesize } from '../src/data/synth';
-import { DistContext } from '../src/dist/group';
-import { freePort } from '../src/dist/launch';
-import { distOptionsFrom, type DistOptions } from '../src/dist/options';
+import { DistContext } from '../src/parallel/group';
+import { freePort } from '../src/parallel/launch';
+import { distOptionsFrom, type DistOptions } from '../src/parallel/options';
 import { CifakeModel } from '../src/model';
 import { loadNative, type NativeModelSpec } from '../src/native';
-import { readHistory } from '../src/train/run-dir';
+import { readHistory } from '../src/run';
 import { makeImages } from './helpers';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -162,15 +162,13 @@ describe('distributed options (torchrun environment)', () => {
     }
   });
 
-  it('a rank that never joins fails the rendezvous within the timeout, naming how many came', async () => {
+  it('a rank that never joins fails the rendezvous, naming how many came', async () => {
     const port = await freePort();
-    const t0 = Date.now();
     const err = await DistContext.connect({ rank: 0, worldSize: 2, localRank: 0, localWorldSize: 2, masterAddr: '127.0.0.1', masterPort: port, timeoutMs: 1500 }).then(
       () => null,
       (e: Error) => e,
     );
-    expect(err?.message).to.match(/rendezvous timed out after 1\.5 s: 1 of 2 ranks joined/);
-    expect(Date.now() - t0).to.be.below(10_000);
+    expect(err?.message).to.match(/rendezvous timed out after 1\.5 s: 1 of 2 ranks joined/); // how soon: bench/responsiveness.ts
   });
 });
 
@@ -206,7 +204,7 @@ describe('distributed options (torchrun environment)', () => {
     expect(JSON.parse(ev.stdout).metrics.accuracy).to.equal(result.metrics.test.accuracy);
   });
 
-  it('a killed rank ends the job with a clear error within the timeout, and --resume finishes it', async () => {
+  it('a killed rank ends the job with a clear error, and --resume finishes it', async () => {
     const port = await freePort();
     const rankEnv = (rank: number) => ({ ...env, MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), WORLD_SIZE: '2', RANK: String(rank), LOCAL_RANK: String(rank) });
     const args = [...bin, 'train', '--preset', 'lightweight', '--epochs', '30', '--no-early-stopping', '--name', 'killed', '--threads', '1', '--dist-timeout', '20', ...common];
@@ -227,12 +225,10 @@ describe('distributed options (torchrun environment)', () => {
       });
       void done0.then(() => resolve());
     });
-    const killedAt = Date.now();
-    rank1.kill('SIGKILL');
+    rank1.kill('SIGKILL'); // how soon rank 0 notices: bench/responsiveness.ts
     const [r0] = await Promise.all([done0, done1]);
     expect(r0.code, r0.stderr).to.equal(1);
     expect(r0.stderr).to.match(/distributed: .*failed on rank 0 of 2/);
-    expect(Date.now() - killedAt).to.be.below(25_000);
     const dir = path.join(out, 'killed');
     const before = readHistory(dir).length;
     expect(before).to.be.within(1, 29);
