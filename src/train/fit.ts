@@ -166,7 +166,12 @@ async function fit(config: TrainConfig, runDir: string, opts: TrainOptions, sync
   // Rank 0 decodes first (filling the cache); the others then read the cache.
   const { data, train: trainSet, val: valSet } = await sync.leaderFirst(async () => {
     const dir = await resolveData(config, log);
-    return { data: dir, ...(await loadTrainVal(config, dir, opts)) };
+    try {
+      return { data: dir, ...(await loadTrainVal(config, dir, opts)) };
+    } catch (e) {
+      if (opts.signal?.aborted) throw new Error('interrupted while decoding the training data: no epoch was trained and nothing was kept');
+      throw e;
+    }
   });
   const model = CifakeModel.create(modelSpecOf(config.model), {
     device: sync.device(config.device),
@@ -266,7 +271,7 @@ async function finish(f: Fit, start: Start, stopReason: StopReason, data: string
   f.rec.scores('val', valSet, val.logits);
   await model.dropData('train');
   const testBar = f.opts.onDataProgress?.('test');
-  const testSet = await loadSplit(data, { ...dataOptions(config), split: 'test', onProgress: testBar })
+  const testSet = await loadSplit(data, { ...dataOptions(config), split: 'test', onProgress: testBar, signal: f.opts.signal })
     .catch((e: Error) => {
       f.log(`no test evaluation: ${e.message.split('\n')[0]}`);
       return null;

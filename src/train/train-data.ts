@@ -28,11 +28,11 @@ export interface TrainData {
   indices?: Uint32Array;
 }
 
-export async function loadTrainVal(config: TrainConfig, data: string, cb: TrainCallbacks): Promise<{ train: TrainData; val: ImageSet }> {
+export async function loadTrainVal(config: TrainConfig, data: string, cb: TrainCallbacks & { signal?: AbortSignal }): Promise<{ train: TrainData; val: ImageSet }> {
   const bar = cb.onDataProgress?.('train');
   let handle: SplitHandle;
   try {
-    handle = await openSplit(data, { ...dataOptions(config), split: 'train', limit: config.limit ?? undefined, seed: config.seed, onProgress: bar });
+    handle = await openSplit(data, { ...dataOptions(config), split: 'train', limit: config.limit ?? undefined, seed: config.seed, onProgress: bar, signal: cb.signal });
   } finally {
     bar?.stop?.();
   }
