@@ -74,6 +74,8 @@ export interface NativeGradCamOptions {
   target?: 'pred' | 'real' | 'fake';
   method?: 'gradcam' | 'hirescam';
   size?: number;
+  /** also return the layer's activations and the gradients of the target score (N x C x h x w) */
+  tensors?: boolean;
 }
 
 export interface NativeGradCamResult {
@@ -86,6 +88,10 @@ export interface NativeGradCamResult {
   rawMax: Float32Array;
   logits: Float32Array;
   targets: Int32Array;
+  /** with `tensors`: channels C, activations and gradients N x C x layerSize x layerSize */
+  channels?: number;
+  activations?: Float32Array;
+  gradients?: Float32Array;
 }
 
 export interface NativeDescription {
