@@ -37,6 +37,8 @@ const RUNTIME_DEFAULTS = {
   name: null,
   threshold: 0.5,
   amp: 'none',
+  labelSmoothing: 0,
+  robustAugment: null,
   channelsLast: true,
   shardSize: null,
   resize: false,
@@ -45,6 +47,8 @@ const RUNTIME_DEFAULTS = {
   cacheDir: null,
 };
 
+/** lightweight and hoc blocks: one conv each, no shortcut (model.convsPerBlock, model.residual) */
+const ONE_CONV_BLOCKS = { convsPerBlock: 1, residual: false };
 const ADAM_1E3 = { name: 'adam', lr: 1e-3, weightDecay: 0, betas: [0.9, 0.999] };
 const NO_AUG = { hflip: false, shift: 0 };
 const ES_PAPER = { monitor: 'val_loss', patience: 3, minDelta: 0, restoreBest: true };
@@ -73,7 +77,7 @@ describe('config', () => {
 
     it('lightweight: lightweight family, Adam 1e-3, batch 32, 30 epochs, ES val_loss patience 3 restore best', () => {
       expect(resolveConfig({ preset: 'lightweight' })).to.deep.equal({
-        model: { family: 'lightweight', convFilters: [16, 32], padding: 'same', dense: [64], dropout: 0.5 },
+        model: { family: 'lightweight', convFilters: [16, 32], padding: 'same', dense: [64], dropout: 0.5, ...ONE_CONV_BLOCKS },
         optimizer: ADAM_1E3,
         schedule: { type: 'none' },
         augment: NO_AUG,
@@ -86,7 +90,7 @@ describe('config', () => {
 
     it('hoc: as lightweight with the hoc family (fused)', () => {
       expect(resolveConfig({ preset: 'hoc' })).to.deep.equal({
-        model: { family: 'hoc', convFilters: [16, 32], padding: 'same', dense: [64], dropout: 0.5, fusedHoc: true },
+        model: { family: 'hoc', convFilters: [16, 32], padding: 'same', dense: [64], dropout: 0.5, fusedHoc: true, ...ONE_CONV_BLOCKS },
         optimizer: ADAM_1E3,
         schedule: { type: 'none' },
         augment: NO_AUG,
@@ -108,15 +112,15 @@ describe('config', () => {
         ...RUNTIME_DEFAULTS,
       };
       expect(resolveConfig({ preset: 'hoc-plus' })).to.deep.equal({
-        model: { family: 'hoc', convFilters: [16, 32], padding: 'same', dense: [64], dropout: 0.5, fusedHoc: true },
+        model: { family: 'hoc', convFilters: [16, 32], padding: 'same', dense: [64], dropout: 0.5, fusedHoc: true, ...ONE_CONV_BLOCKS },
         ...plus,
       });
       expect(resolveConfig({ preset: 'lightweight-plus' })).to.deep.equal({
-        model: { family: 'lightweight', convFilters: [16, 32], padding: 'same', dense: [64], dropout: 0.5 },
+        model: { family: 'lightweight', convFilters: [16, 32], padding: 'same', dense: [64], dropout: 0.5, ...ONE_CONV_BLOCKS },
         ...plus,
       });
       expect(resolveConfig({ preset: 'hoc-deep-plus' })).to.deep.equal({
-        model: { family: 'hoc', convFilters: [32, 64, 128], padding: 'same', dense: [64], dropout: 0.5, fusedHoc: true },
+        model: { family: 'hoc', convFilters: [32, 64, 128], padding: 'same', dense: [64], dropout: 0.5, fusedHoc: true, ...ONE_CONV_BLOCKS },
         ...plus,
         epochs: 30,
       });
@@ -185,7 +189,7 @@ describe('config', () => {
 
     it('changing the family starts from that family defaults', () => {
       const c = resolveConfig({ preset: 'paper-cnn', overrides: { model: 'hoc' } });
-      expect(c.model).to.deep.equal({ family: 'hoc', convFilters: [16, 32], padding: 'same', dense: [64], dropout: 0.5, fusedHoc: true });
+      expect(c.model).to.deep.equal({ family: 'hoc', convFilters: [16, 32], padding: 'same', dense: [64], dropout: 0.5, fusedHoc: true, ...ONE_CONV_BLOCKS });
       const d = resolveConfig({ preset: 'hoc', file: { model: { family: 'original', dropout: 0.25 } } });
       expect(d.model).to.deep.equal({ family: 'original', convFilters: [32, 32], padding: 'valid', dense: [64], dropout: 0.25 });
     });
@@ -194,7 +198,7 @@ describe('config', () => {
       const c = resolveConfig({ preset: 'hoc', overrides: { model: { fusedHoc: false } } });
       expect(c.model).to.include({ family: 'hoc', fusedHoc: false, dropout: 0.5 });
       const d = resolveConfig({ overrides: { model: { dropout: 0.25 } } }); // no family → hoc
-      expect(d.model).to.deep.equal({ family: 'hoc', convFilters: [16, 32], padding: 'same', dense: [64], dropout: 0.25, fusedHoc: true });
+      expect(d.model).to.deep.equal({ family: 'hoc', convFilters: [16, 32], padding: 'same', dense: [64], dropout: 0.25, fusedHoc: true, ...ONE_CONV_BLOCKS });
     });
 
     it('schedule shorthand keeps same-type settings, a new type starts fresh', () => {
@@ -265,7 +269,7 @@ describe('config', () => {
       const e = configError(() => resolveConfig({ file: { epoch: 3, model: { family: 'hoc', fused: true } } }));
       expect(e.issues.map((i) => i.path).sort()).to.deep.equal(['epoch', 'model.fused']);
       expect(e.message).to.match(/^ {2}epoch: unknown key \(allowed keys: model, optimizer, .*epochs/m);
-      expect(e.message).to.contain('model.fused: unknown key (allowed keys in model: family, convFilters, padding, dense, dropout, fusedHoc)');
+      expect(e.message).to.contain('model.fused: unknown key (allowed keys in model: family, convFilters, padding, dense, dropout, fusedHoc, convsPerBlock, residual)');
       // a field of another family is unknown too
       const f = configError(() => resolveConfig({ preset: 'paper-cnn', overrides: { model: { fusedHoc: true } } }));
       expect(f.message).to.contain('model.fusedHoc: unknown key');
@@ -284,7 +288,7 @@ describe('config', () => {
         [{ batchSize: 1.5 }, 'batchSize: must be an integer, got 1.5'],
         [{ epochs: 0 }, 'epochs: must be >= 1'],
         [{ model: { convFilters: [] } }, 'model.convFilters: must have at least 1 item(s), got 0'],
-        [{ model: { convFilters: [16, 32, 64, 128] } }, 'model.convFilters: must have at most 3 item(s), got 4'],
+        [{ model: { convFilters: [16, 32, 64, 128, 256] } }, 'model.convFilters: must have at most 4 item(s), got 5'],
         [{ model: { convFilters: [16, 2048] } }, 'model.convFilters[1]: must be <= 1024, got 2048 (allowed: integer 1..1024)'],
         [{ model: { dense: [64, 64, 64, 64] } }, 'model.dense: must have at most 3 item(s)'],
         [{ model: { dropout: 1 } }, 'model.dropout: must be < 1, got 1'],
@@ -332,7 +336,7 @@ describe('config', () => {
 
     it('unknown preset and non-object layers', () => {
       expect(configError(() => resolveConfig({ preset: 'resnet' })).message).to.contain(
-        'preset: unknown preset "resnet" (allowed: paper-cnn, lightweight, hoc, lightweight-plus, hoc-plus, hoc-deep-plus)',
+        'preset: unknown preset "resnet" (allowed: paper-cnn, lightweight, hoc, lightweight-plus, hoc-plus, hoc-deep-plus, res-plus)',
       );
       expect(configError(() => resolveConfig({ file: [1, 2] })).message).to.contain('config file must be a plain object, got array');
       expect(configError(() => resolveConfig({ overrides: 'x' })).message).to.contain('overrides must be a plain object, got string');
