@@ -32,7 +32,7 @@ import { modelSpecOf, resolveConfig, type PresetName, type TrainConfig } from '.
 import { loadSplit, stratifiedSplit, subsetImageSet, type ImageSet } from '../src/data';
 import { CifakeModel } from '../src/model';
 import { loadedBlasLibraries, loadNative } from '../src/native';
-import { median, runBench, writeBenchReport } from './lib';
+import { environmentLine, median, runBench, writeBenchReport } from './lib';
 
 const FAMILY_PRESET: Record<string, PresetName> = {
   original: 'paper-cnn',
@@ -81,7 +81,8 @@ async function measure(config: TrainConfig, threads: number, train: ImageSet, wa
   }
 }
 
-async function main(): Promise<void> {
+/** The command line, checked. */
+function parseOptions() {
   const { values } = parseArgs({
     options: {
       repeats: { type: 'string', default: '3' },
@@ -112,7 +113,11 @@ async function main(): Promise<void> {
   if (!(valFraction >= 0 && valFraction < 1)) throw new Error('--val-fraction: a number in [0, 1)');
   if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) throw new Error('--limit: an integer >= 1 (images per class)');
   if (!(Number.isInteger(warmupBatches) && warmupBatches >= 0)) throw new Error('--warmup-batches: an integer >= 0');
+  return { values, repeats, threadList, batch, valFraction, limit, warmupBatches, presets };
+}
 
+async function main(): Promise<void> {
+  const { values, repeats, threadList, batch, valFraction, limit, warmupBatches, presets } = parseOptions();
   const data = process.env.CIFAKE_DATA ?? values.data ?? path.resolve(__dirname, '../../shared/data/cifake-dev.zip');
   if (!fs.existsSync(data)) {
     console.error(`epoch-times: skipped, no CIFAKE data at ${data} (set CIFAKE_DATA or --data to the CIFAKE zip or folder)`);
@@ -134,9 +139,7 @@ async function main(): Promise<void> {
     `${limit ? ` (--limit ${limit} per class)` : ''}; timed epoch: ${train.count} images` +
     `${valFraction > 0 ? ` (after the stratified ${valFraction} val split, seed ${seed}, as cifake train)` : ' (whole split)'}; ` +
     `batch ${batch}; threads ${threadList.join(',')}; warm-up ${warmN} images per measurement; ${repeats} repeats, models alternated\n` +
-    `machine: ${os.cpus()[0]?.model ?? '?'}, ${os.availableParallelism()} CPUs; libtorch ${info.torchVersion} (${info.torchSource}); ` +
-    `OMP_NUM_THREADS=${process.env.OMP_NUM_THREADS}${process.env.OMP_WAIT_POLICY ? `, OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY}` : ''}${process.env.OPENBLAS_NUM_THREADS ? `, OPENBLAS_NUM_THREADS=${process.env.OPENBLAS_NUM_THREADS}` : ''}; BLAS ${loadedBlasLibraries().map((l) => l.split('/').slice(-2).join('/')).join(', ') || '?'}; node ${process.version}; ` +
-    `load average at start ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`;
+    `machine: ${os.cpus()[0]?.model ?? '?'}, ${os.availableParallelism()} CPUs; libtorch ${info.torchVersion} (${info.torchSource}); ${environmentLine()}`;
   console.error(header);
 
   const all: Measurement[] = [];

@@ -1,6 +1,9 @@
 // What the benchmarks share: order statistics, the report files they write and the way they run.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+
+import { loadedBlasLibraries } from '../src/native';
 
 /** Median (the mean of the two middle values for an even count). */
 export function median(xs: readonly number[]): number {
@@ -40,4 +43,12 @@ export function runBench(main: () => Promise<void> | void): void {
 export function goalLine(what: string, value: number, unit: string, op: '<=' | '>=', target: number): string {
   const met = op === '<=' ? value <= target : value >= target;
   return `${what}: ${value.toFixed(1)} ${unit} (goal ${op} ${target} ${unit}): ${met ? 'met' : 'NOT met'}`;
+}
+
+/** The threading environment and machine load a measurement ran under (for report headers). */
+export function environmentLine(): string {
+  const env = process.env;
+  const omp = `OMP_NUM_THREADS=${env.OMP_NUM_THREADS}${env.OMP_WAIT_POLICY ? `, OMP_WAIT_POLICY=${env.OMP_WAIT_POLICY}` : ''}${env.OPENBLAS_NUM_THREADS ? `, OPENBLAS_NUM_THREADS=${env.OPENBLAS_NUM_THREADS}` : ''}`;
+  const blas = loadedBlasLibraries().map((l) => l.split('/').slice(-2).join('/')).join(', ') || '?';
+  return `${omp}; BLAS ${blas}; node ${process.version}; load average at start ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`;
 }

@@ -32,7 +32,7 @@ import { renderSynthImage } from '../src/data/synth';
 import { CifakeModel } from '../src/model';
 import { loadedBlasLibraries, loadNative } from '../src/native';
 import { packageVersion } from '../src/version';
-import { median, quantile, runBench, writeBenchReport } from './lib';
+import { environmentLine, median, quantile, runBench, writeBenchReport } from './lib';
 
 type InputKind = 'raw' | 'jpeg';
 
@@ -108,7 +108,25 @@ async function timeCalls(c: Config, inputs: (RawImage | Uint8Array)[], seconds: 
   return { images, s: elapsed, lat };
 }
 
-async function main(): Promise<void> {
+/** The markdown table: one row per configuration. */
+function resultTable(configs: Config[], results: Map<Config, Result>): string[] {
+  const lines = [
+    '| device | threads | input | batch | images/s median | images/s min-max | ms/call median | ms/call p90 | calls |',
+    '|---|---:|---|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const c of configs) {
+    const res = results.get(c)!;
+    const ips = res.imagesPerSec;
+    lines.push(
+      `| ${c.device} | ${c.threads ?? '-'} | ${c.input} | ${c.batch} | ${Math.round(median(ips))} | ${Math.round(Math.min(...ips))}-${Math.round(Math.max(...ips))} | ` +
+        `${median(res.latenciesMs).toFixed(2)} | ${quantile(res.latenciesMs, 0.9).toFixed(2)} | ${res.latenciesMs.length} |`,
+    );
+  }
+  return lines;
+}
+
+/** The command line, checked. */
+function parseOptions() {
   const { values } = parseArgs({
     options: {
       model: { type: 'string' },
@@ -131,7 +149,11 @@ async function main(): Promise<void> {
   if (!kinds.every((k) => k === 'raw' || k === 'jpeg')) throw new Error('--inputs: raw, jpeg');
   if (!(Number.isInteger(repeats) && repeats >= 1)) throw new Error('--repeats: an integer >= 1');
   if (!(seconds > 0)) throw new Error('--seconds: a number > 0');
+  return { values, batches, threadList, kinds, repeats, seconds };
+}
 
+async function main(): Promise<void> {
+  const { values, batches, threadList, kinds, repeats, seconds } = parseOptions();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cifake-predict-bench-'));
   const classifiers: Classifier[] = [];
   try {
@@ -168,9 +190,7 @@ async function main(): Promise<void> {
         .join(', ')}; ` +
       `${repeats} repeats x >= ${seconds} s per configuration, alternated\n` +
       `machine: ${os.cpus()[0]?.model ?? '?'}, ${os.availableParallelism()} CPUs${info.cuda.available ? `, CUDA ${info.cuda.devices.map((d) => d.name).join(', ')}` : ', no CUDA'}; ` +
-      `libtorch ${info.torchVersion}; OMP_NUM_THREADS=${process.env.OMP_NUM_THREADS}${process.env.OMP_WAIT_POLICY ? `, OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY}` : ''}${process.env.OPENBLAS_NUM_THREADS ? `, OPENBLAS_NUM_THREADS=${process.env.OPENBLAS_NUM_THREADS}` : ''}; ` +
-      `BLAS ${loadedBlasLibraries().map((l) => l.split('/').slice(-2).join('/')).join(', ') || '?'}; ` +
-      `node ${process.version}; load average at start ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`;
+      `libtorch ${info.torchVersion}; ${environmentLine()}`;
     console.error(header);
 
     const inputs = new Map(configs.map((c) => [c, inputsFor(c.input, c.batch)]));
@@ -188,18 +208,7 @@ async function main(): Promise<void> {
       console.error(`repeat ${r}/${repeats} done, load ${os.loadavg()[0].toFixed(2)}`);
     }
 
-    const lines = [
-      '| device | threads | input | batch | images/s median | images/s min-max | ms/call median | ms/call p90 | calls |',
-      '|---|---:|---|---:|---:|---:|---:|---:|---:|',
-    ];
-    for (const c of configs) {
-      const res = results.get(c)!;
-      const ips = res.imagesPerSec;
-      lines.push(
-        `| ${c.device} | ${c.threads ?? '-'} | ${c.input} | ${c.batch} | ${Math.round(median(ips))} | ${Math.round(Math.min(...ips))}-${Math.round(Math.max(...ips))} | ` +
-          `${median(res.latenciesMs).toFixed(2)} | ${quantile(res.latenciesMs, 0.9).toFixed(2)} | ${res.latenciesMs.length} |`,
-      );
-    }
+    const lines = resultTable(configs, results);
     const md = [header, '', ...lines].join('\n');
     console.log(md);
     writeBenchReport(values.out, 'predict-throughput', md, {

@@ -22,6 +22,7 @@ import sharp from 'sharp';
 import { createServer } from '../src/serve';
 import { Classifier, train } from '../src';
 import { renderSynthImage, synthesize } from '../src/data/synth';
+import { runBench } from './lib';
 
 const mb = (bytes: number) => bytes / 2 ** 20;
 
@@ -44,6 +45,70 @@ function fire(opts: autocannon.Options, maxSeconds = 300): Promise<autocannon.Re
     });
     const timer = setTimeout(() => instance.stop(), maxSeconds * 1000);
   });
+}
+
+/** What the load runs hit: the endpoint, the request and the check of every result. */
+interface Target {
+  url: string;
+  request: { method: 'POST'; body: Buffer; headers: Record<string, string> };
+  check: (r: autocannon.Result, what: string) => void;
+}
+
+/** Requests/s and latency per concurrency level, with the batch size the classifier coalesced. */
+async function latencyTable(t: Target, clf: Classifier, levels: number[], duration: number): Promise<number[]> {
+  const rows: string[] = [];
+  const sustained: number[] = [];
+  for (const c of levels) {
+    const s0 = clf.stats;
+    const r = await fire({ url: t.url, ...t.request, connections: c, duration });
+    t.check(r, `concurrency ${c}`);
+    sustained.push(r.requests.average);
+    const s1 = clf.stats;
+    const calls = s1.nativeCalls - s0.nativeCalls;
+    rows.push(
+      `| ${c} | ${r.requests.average.toFixed(0)} | ${r.latency.p50.toFixed(1)} | ${r.latency.p99.toFixed(1)} | ${r.latency.max.toFixed(1)} | ` +
+        `${calls ? ((s1.images - s0.images) / calls).toFixed(1) : '-'} | ${r.requests.total} |`,
+    );
+  }
+  console.log(`\n### POST /classify, ${duration} s per level\n`);
+  console.log('| concurrency | requests/s | p50 ms | p99 ms | max ms | images per native call | requests |');
+  console.log('|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of rows) console.log(r);
+  return sustained;
+}
+
+/** Offered load at 4x the best sustained rate on 256 connections against a queue limit of 64: the share shed with 503, latency, RSS. */
+async function overloadRun(t: Target, best: number, duration: number): Promise<void> {
+  global.gc?.();
+  const r0 = process.memoryUsage().rss;
+  const over = await fire({ url: t.url, ...t.request, connections: 256, duration, overallRate: Math.round(4 * best) });
+  global.gc?.();
+  const r1 = process.memoryUsage().rss;
+  const answered = over['2xx'] + over.non2xx;
+  console.log(`\n### Overload: ${Math.round(4 * best)} requests/s offered (4x the best sustained ${best.toFixed(0)}/s), 256 connections, maxQueue 64, ${duration} s\n`);
+  console.log('| answered | 200 | 503 (shed) | share shed | p50 ms (all) | p99 ms (all) | errors / timeouts | RSS before MiB | RSS after MiB |');
+  console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  console.log(`| ${answered} | ${over['2xx']} | ${over.non2xx} | ${answered ? ((100 * over.non2xx) / answered).toFixed(1) : '-'}% | ${over.latency.p50.toFixed(1)} | ${over.latency.p99.toFixed(1)} | ${over.errors} / ${over.timeouts} | ${mb(r0).toFixed(1)} | ${mb(r1).toFixed(1)} |`);
+}
+
+/** RSS after warm-up, after `amount` requests, after `amount` more (the second delta shows a leak; the first includes allocator and JIT warm-up). */
+async function memoryRuns(t: Target, amount: number, cap: number): Promise<void> {
+  global.gc?.();
+  const m0 = process.memoryUsage();
+  const first = await fire({ url: t.url, ...t.request, connections: 16, amount }, cap);
+  t.check(first, 'memory run 1');
+  global.gc?.();
+  const m1 = process.memoryUsage();
+  const second = await fire({ url: t.url, ...t.request, connections: 16, amount }, cap);
+  t.check(second, 'memory run 2');
+  global.gc?.();
+  const m2 = process.memoryUsage();
+  const done = `${first.requests.total} + ${second.requests.total}${first.requests.total < amount || second.requests.total < amount ? ` (stopped at ${cap} s each)` : ''}`;
+  console.log(`\n### Memory over ${done} requests (concurrency 16${global.gc ? ', after gc()' : ', run with node --expose-gc for gc() between runs'})\n`);
+  console.log('| | before | after 1st | after 2nd | 2nd - 1st |');
+  console.log('|---|---:|---:|---:|---:|');
+  for (const k of ['rss', 'heapUsed', 'external'] as const)
+    console.log(`| ${k} MiB | ${mb(m0[k]).toFixed(1)} | ${mb(m1[k]).toFixed(1)} | ${mb(m2[k]).toFixed(1)} | ${(mb(m2[k]) - mb(m1[k])).toFixed(1)} |`);
 }
 
 async function main(): Promise<void> {
@@ -92,57 +157,9 @@ async function main(): Promise<void> {
     );
     await fire({ url, ...request, connections: 4, duration: 1 }); // warm-up
 
-    const rows: string[] = [];
-    const sustained: number[] = [];
-    for (const c of levels) {
-      const s0 = clf.stats;
-      const r = await fire({ url, ...request, connections: c, duration });
-      check(r, `concurrency ${c}`);
-      sustained.push(r.requests.average);
-      const s1 = clf.stats;
-      const calls = s1.nativeCalls - s0.nativeCalls;
-      rows.push(
-        `| ${c} | ${r.requests.average.toFixed(0)} | ${r.latency.p50.toFixed(1)} | ${r.latency.p99.toFixed(1)} | ${r.latency.max.toFixed(1)} | ` +
-          `${calls ? ((s1.images - s0.images) / calls).toFixed(1) : '-'} | ${r.requests.total} |`,
-      );
-    }
-    console.log(`\n### POST /classify, ${duration} s per level\n`);
-    console.log('| concurrency | requests/s | p50 ms | p99 ms | max ms | images per native call | requests |');
-    console.log('|---:|---:|---:|---:|---:|---:|---:|');
-    for (const r of rows) console.log(r);
-
-    // Memory: RSS after warm-up, after `amount` requests, after `amount` more (the second delta is
-    // the one that shows a leak; the first includes allocator and JIT warm-up).
-    global.gc?.();
-    const m0 = process.memoryUsage();
-    const cap = Number(values['memory-max-seconds']);
-    const first = await fire({ url, ...request, connections: 16, amount }, cap);
-    check(first, 'memory run 1');
-    global.gc?.();
-    const m1 = process.memoryUsage();
-    const second = await fire({ url, ...request, connections: 16, amount }, cap);
-    check(second, 'memory run 2');
-    global.gc?.();
-    const m2 = process.memoryUsage();
-    const done = `${first.requests.total} + ${second.requests.total}${first.requests.total < amount || second.requests.total < amount ? ` (stopped at ${cap} s each)` : ''}`;
-    console.log(`\n### Memory over ${done} requests (concurrency 16${global.gc ? ', after gc()' : ', run with node --expose-gc for gc() between runs'})\n`);
-    console.log('| | before | after 1st | after 2nd | 2nd - 1st |');
-    console.log('|---|---:|---:|---:|---:|');
-    for (const k of ['rss', 'heapUsed', 'external'] as const)
-      console.log(`| ${k} MiB | ${mb(m0[k]).toFixed(1)} | ${mb(m1[k]).toFixed(1)} | ${mb(m2[k]).toFixed(1)} | ${(mb(m2[k]) - mb(m1[k])).toFixed(1)} |`);
-
-    // Overload: offered load at 4x the best sustained rate, 256 connections, queue limit 64.
-    const best = Math.max(...sustained);
-    global.gc?.();
-    const r0 = process.memoryUsage().rss;
-    const over = await fire({ url, ...request, connections: 256, duration, overallRate: Math.round(4 * best) });
-    global.gc?.();
-    const r1 = process.memoryUsage().rss;
-    const answered = over['2xx'] + over.non2xx;
-    console.log(`\n### Overload: ${Math.round(4 * best)} requests/s offered (4x the best sustained ${best.toFixed(0)}/s), 256 connections, maxQueue 64, ${duration} s\n`);
-    console.log('| answered | 200 | 503 (shed) | share shed | p50 ms (all) | p99 ms (all) | errors/timeouts | RSS before MiB | RSS after MiB |');
-    console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-    console.log(`| ${answered} | ${over['2xx']} | ${over.non2xx} | ${answered ? ((100 * over.non2xx) / answered).toFixed(1) : '-'}% | ${over.latency.p50.toFixed(1)} | ${over.latency.p99.toFixed(1)} | ${over.errors}/${over.timeouts} | ${mb(r0).toFixed(1)} | ${mb(r1).toFixed(1)} |`);
+    const sustained = await latencyTable({ url, request, check }, clf, levels, duration);
+    await memoryRuns({ url, request, check }, amount, Number(values['memory-max-seconds']));
+    await overloadRun({ url, request, check }, Math.max(...sustained), duration);
 
     await svc.close(1000);
     clf.dispose();
@@ -151,7 +168,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e: Error) => {
-  console.error(e.stack ?? e.message);
-  process.exit(1);
-});
+runBench(main);

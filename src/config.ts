@@ -28,7 +28,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import { z } from 'zod';
-import { ConfigError, issuesFromZod, show, typeName } from './config-issues';
+import { ConfigError, issuesFromZod, show, typeName, type ConfigIssue } from './config-issues';
 import type { NativeModelSpec } from './native';
 
 export { ConfigError } from './config-issues';
@@ -194,10 +194,6 @@ export const TrainConfigSchema = strictObject({
   /** Decoded-data cache folder; null = the default (~/.cache/cifake-torch), false = no cache. */
   cacheDir: z.union([z.string().min(1), z.literal(false)]).nullable().default(null),
 }).superRefine((c, ctx) => {
-  const cpus = Math.max(1, os.availableParallelism());
-  if (c.threads !== null && c.threads > cpus) {
-    ctx.addIssue({ code: 'custom', path: ['threads'], message: `must be <= ${cpus} (the CPUs available to this process), got ${c.threads}` });
-  }
   if (c.amp === 'fp16' && c.device === 'cpu') {
     ctx.addIssue({
       code: 'custom',
@@ -414,10 +410,30 @@ export function resolveConfig(options: ResolveOptions = {}): TrainConfig {
   return validateConfig(merged);
 }
 
-/** Validate an already merged object (no shorthands); throws ConfigError (naming `source`, the file, if given). */
-export function validateConfig(input: unknown, source?: string): TrainConfig {
+/** `threads` above the CPUs of this machine would oversubscribe them. */
+function cpuIssues(input: unknown): ConfigIssue[] {
+  const threads = isPlainObject(input) ? input.threads : undefined;
+  const cpus = Math.max(1, os.availableParallelism());
+  if (typeof threads !== 'number' || !Number.isInteger(threads) || threads <= cpus) return [];
+  return [{ path: 'threads', message: `must be <= ${cpus} (the CPUs available to this process), got ${threads}` }];
+}
+
+export interface ValidateOptions {
+  /** The file the config came from, named in the error. */
+  source?: string;
+  /**
+   * Reject `threads` above this machine's CPUs (default true: the config is about to run). A
+   * stored config that is only read (a run evaluated or reported elsewhere) passes false.
+   */
+  forThisMachine?: boolean;
+}
+
+/** Validate an already merged object (no shorthands); throws ConfigError listing every problem. */
+export function validateConfig(input: unknown, opts: ValidateOptions | string = {}): TrainConfig {
+  const { source, forThisMachine = true } = typeof opts === 'string' ? { source: opts } : opts;
   const r = TrainConfigSchema.safeParse(input, { reportInput: true });
-  if (!r.success) throw new ConfigError(issuesFromZod(r.error), source);
+  const issues = [...(r.success ? [] : issuesFromZod(r.error)), ...(forThisMachine ? cpuIssues(input) : [])];
+  if (issues.length || !r.success) throw new ConfigError(issues, source);
   return r.data;
 }
 

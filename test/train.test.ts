@@ -202,6 +202,18 @@ describe('training runs', function () {
     }
   });
 
+  it("a stored config's threads are checked against this machine's CPUs only when the run trains here (resume), not when it is read", () => {
+    const dir = path.join(tmp, 'many-threads');
+    fs.mkdirSync(dir, { recursive: true });
+    const threads = os.availableParallelism() + 1;
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ threads }));
+    expect(readRunConfig(dir).threads).to.equal(threads);
+    expect(() => readRunConfig(dir, true)).to.throw(ConfigError, /threads: must be <=/);
+    const r = cli(['train', '--resume', dir]);
+    expect(r.status, r.stderr).to.equal(2);
+    expect(r.stderr).to.contain(path.join(dir, 'config.json')).and.to.match(/threads/);
+  });
+
   it('--threads above the available CPUs is a usage error (exit 2) in every command that runs a model', () => {
     const tooMany = String(os.availableParallelism() + 1);
     const model = path.join(tmp, 'no-model.pt'); // never reached: the flag is checked first

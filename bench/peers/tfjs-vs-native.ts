@@ -323,6 +323,37 @@ async function tfRun(tf: Tf, backend: string, batch: number, x: TfTensor, y: TfT
 
 // ---------------------------------------------------------------------------------------------
 
+/** Measurements of one batch size: tfjs runs per backend, native img/s per thread count. */
+interface Row {
+  batch: number;
+  tf: Map<string, TfRun[]>;
+  native: Map<number, number[]>;
+}
+
+/** The markdown table: native rows, then each tfjs backend with the native/tfjs ratios of the paired runs. */
+function printTable(rows: Row[], failed: Map<string, string>, tfVersion: string | undefined): void {
+  const fmt = (v: number) => (v >= 100 ? String(Math.round(v)) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+  console.log(`| batch | system | threads | img/s (median) | native / this (median of pairs) | range |`);
+  console.log('|---|---|---|---|---|---|');
+  for (const row of rows) {
+    for (const [t, nat] of row.native) console.log(`| ${row.batch} | cifake-torch native | ${t} | ${fmt(median(nat))} | | |`);
+    for (const [b, runs] of row.tf) {
+      const boxed = runs.some((r) => r.boxed) ? ` (time-boxed: ${runs.map((r) => r.images).join('/')} images)` : '';
+      const ips = runs.map((r) => r.imagesPerSec);
+      const ratios = [...row.native].map(([t, nat]) => {
+        const rs = nat.map((v, i) => v / ips[i]);
+        return `${t}t ${fmt(median(rs))}x`;
+      });
+      const ranges = [...row.native].map(([t, nat]) => {
+        const rs = nat.map((v, i) => v / ips[i]);
+        return `${t}t ${fmt(Math.min(...rs))}-${fmt(Math.max(...rs))}`;
+      });
+      console.log(`| ${row.batch} | tfjs ${tfVersion} ${b}${boxed} | 1 (JS) | ${fmt(median(ips))} | ${ratios.join(', ')} | ${ranges.join(', ')} |`);
+    }
+    for (const [b, err] of failed) console.log(`| ${row.batch} | tfjs ${tfVersion} ${b} | | cannot train: ${err.replace(/\|/g, '\\|')} | | |`);
+  }
+}
+
 async function main() {
   const tf = loadTf();
   tf.enableProdMode(); // tfjs's fastest setting: no per-op debug checks
@@ -358,11 +389,6 @@ async function main() {
       `native: ${EPOCHS} timed epochs per run after a warm-up, threads ${THREADS.join(',')}; ${REPEATS} repeats, systems alternating`,
   );
 
-  interface Row {
-    batch: number;
-    tf: Map<string, TfRun[]>;
-    native: Map<number, number[]>;
-  }
   const rows: Row[] = [];
   const tensorsBefore = tf.memory().numTensors;
   for (const batch of BATCHES) {
@@ -391,26 +417,7 @@ async function main() {
   x.dispose();
   y.dispose();
 
-  const fmt = (v: number) => (v >= 100 ? String(Math.round(v)) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
-  console.log(`| batch | system | threads | img/s (median) | native / this (median of pairs) | range |`);
-  console.log('|---|---|---|---|---|---|');
-  for (const row of rows) {
-    for (const [t, nat] of row.native) console.log(`| ${row.batch} | cifake-torch native | ${t} | ${fmt(median(nat))} | | |`);
-    for (const [b, runs] of row.tf) {
-      const boxed = runs.some((r) => r.boxed) ? ` (time-boxed: ${runs.map((r) => r.images).join('/')} images)` : '';
-      const ips = runs.map((r) => r.imagesPerSec);
-      const ratios = [...row.native].map(([t, nat]) => {
-        const rs = nat.map((v, i) => v / ips[i]);
-        return `${t}t ${fmt(median(rs))}x`;
-      });
-      const ranges = [...row.native].map(([t, nat]) => {
-        const rs = nat.map((v, i) => v / ips[i]);
-        return `${t}t ${fmt(Math.min(...rs))}-${fmt(Math.max(...rs))}`;
-      });
-      console.log(`| ${row.batch} | tfjs ${tfVersion} ${b}${boxed} | 1 (JS) | ${fmt(median(ips))} | ${ratios.join(', ')} | ${ranges.join(', ')} |`);
-    }
-    for (const [b, err] of failed) console.log(`| ${row.batch} | tfjs ${tfVersion} ${b} | | cannot train: ${err.replace(/\|/g, '\\|')} | | |`);
-  }
+  printTable(rows, failed, tfVersion);
 }
 
 main().catch((e) => {

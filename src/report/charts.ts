@@ -36,10 +36,11 @@ export interface LearningCurveOptions {
 
 const finite = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
 
-/** Train/validation loss and accuracy per epoch (plus the learning rate when it changes), best epoch marked. */
-export function learningCurvesSpec(history: CurvePoint[], opts: LearningCurveOptions = {}): ChartSpec {
-  if (history.length === 0) throw new RangeError('learningCurvesSpec: empty history');
-  const rows: { epoch: number; metric: string; split: string; value: number }[] = [];
+type CurveRow = { epoch: number; metric: string; split: string; value: number };
+
+/** Long-format rows (epoch, metric, split, value) of the finite losses and accuracies. */
+function curveRows(history: CurvePoint[]): CurveRow[] {
+  const rows: CurveRow[] = [];
   for (const h of history) {
     const add = (metric: string, split: string, value: number) => {
       if (finite(value)) rows.push({ epoch: h.epoch, metric, split, value });
@@ -49,42 +50,37 @@ export function learningCurvesSpec(history: CurvePoint[], opts: LearningCurveOpt
     add('accuracy', 'train', h.trainAcc);
     add('accuracy', 'validation', h.valAcc);
   }
-  const last = history[history.length - 1].epoch;
-  const first = history[0].epoch;
-  const xDomain = first === last ? [first - 1, last + 1] : [first, last];
-  const x = {
-    field: 'epoch',
-    type: 'quantitative',
-    title: 'epoch',
-    scale: { domain: xDomain, nice: false },
-    axis: { tickMinStep: 1, format: 'd' },
-  };
-  const markers: { epoch: number; label: string }[] = [];
-  const best = opts.bestEpoch;
-  if (finite(best) && best >= first && best <= last) markers.push({ epoch: best, label: `best ${best}` });
-  if (opts.earlyStopped && last !== best) markers.push({ epoch: last, label: 'stopped' });
-  const color = {
-    field: 'split',
-    type: 'nominal',
-    title: null,
-    scale: { domain: ['train', 'validation'], range: [COLORS.train, COLORS.validation] },
-    legend: { orient: 'top', direction: 'horizontal' },
-  };
-  const markerLayers = markers.length
-    ? [
-        {
-          data: { values: markers },
-          mark: { type: 'rule', color: COLORS.marker, strokeDash: [4, 3] },
-          encoding: { x: { field: 'epoch', type: 'quantitative' } },
-        },
-        {
-          data: { values: markers },
-          mark: { type: 'text', align: 'left', baseline: 'top', dx: 3, dy: 2, y: 0, fontSize: 10, color: COLORS.marker },
-          encoding: { x: { field: 'epoch', type: 'quantitative' }, text: { field: 'label' } },
-        },
-      ]
-    : [];
-  const panel = (metric: 'loss' | 'accuracy') => ({
+  return rows;
+}
+
+/** Dashed rules with labels at the best epoch and the early stop. */
+function markerLayers(markers: { epoch: number; label: string }[]): object[] {
+  if (!markers.length) return [];
+  return [
+    {
+      data: { values: markers },
+      mark: { type: 'rule', color: COLORS.marker, strokeDash: [4, 3] },
+      encoding: { x: { field: 'epoch', type: 'quantitative' } },
+    },
+    {
+      data: { values: markers },
+      mark: { type: 'text', align: 'left', baseline: 'top', dx: 3, dy: 2, y: 0, fontSize: 10, color: COLORS.marker },
+      encoding: { x: { field: 'epoch', type: 'quantitative' }, text: { field: 'label' } },
+    },
+  ];
+}
+
+const CURVE_COLOR = {
+  field: 'split',
+  type: 'nominal',
+  title: null,
+  scale: { domain: ['train', 'validation'], range: [COLORS.train, COLORS.validation] },
+  legend: { orient: 'top', direction: 'horizontal' },
+};
+
+function curvePanel(metric: 'loss' | 'accuracy', rows: CurveRow[], x: object, markers: object[]): object {
+  const axis = metric === 'accuracy' ? { format: '.0%' } : { format: '.3~f' };
+  return {
     width: 300,
     height: 210,
     title: { text: metric === 'loss' ? 'Loss (binary cross-entropy)' : 'Accuracy', fontSize: 12 },
@@ -92,22 +88,27 @@ export function learningCurvesSpec(history: CurvePoint[], opts: LearningCurveOpt
       {
         data: { values: rows.filter((r) => r.metric === metric) },
         mark: { type: 'line', point: { size: 30 }, strokeWidth: 2 },
-        encoding: {
-          x,
-          y: {
-            field: 'value',
-            type: 'quantitative',
-            title: metric,
-            scale: { zero: false },
-            axis: metric === 'accuracy' ? { format: '.0%' } : { format: '.3~f' },
-          },
-          color,
-        },
+        encoding: { x, y: { field: 'value', type: 'quantitative', title: metric, scale: { zero: false }, axis }, color: CURVE_COLOR },
       },
-      ...markerLayers,
+      ...markers,
     ],
-  });
-  const panels: object[] = [panel('loss'), panel('accuracy')];
+  };
+}
+
+/** Train/validation loss and accuracy per epoch (plus the learning rate when it changes), best epoch marked. */
+export function learningCurvesSpec(history: CurvePoint[], opts: LearningCurveOptions = {}): ChartSpec {
+  if (history.length === 0) throw new RangeError('learningCurvesSpec: empty history');
+  const rows = curveRows(history);
+  const last = history[history.length - 1].epoch;
+  const first = history[0].epoch;
+  const xDomain = first === last ? [first - 1, last + 1] : [first, last];
+  const x = { field: 'epoch', type: 'quantitative', title: 'epoch', scale: { domain: xDomain, nice: false }, axis: { tickMinStep: 1, format: 'd' } };
+  const markers: { epoch: number; label: string }[] = [];
+  const best = opts.bestEpoch;
+  if (finite(best) && best >= first && best <= last) markers.push({ epoch: best, label: `best ${best}` });
+  if (opts.earlyStopped && last !== best) markers.push({ epoch: last, label: 'stopped' });
+  const layers = markerLayers(markers);
+  const panels: object[] = [curvePanel('loss', rows, x, layers), curvePanel('accuracy', rows, x, layers)];
   const lrs = history.map((h) => h.lr).filter(finite);
   if (lrs.length === history.length && new Set(lrs).size > 1) {
     panels.push({

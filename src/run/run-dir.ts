@@ -60,10 +60,14 @@ export function discardUnstartedRun(runDir: string): void {
 // ---------------------------------------------------------------------------
 // config.json, data.json
 
-/** A run's config.json, validated as train() validates a config: broken JSON and a wrong config are both a ConfigError naming the file. */
-export function readRunConfig(runDir: string): TrainConfig {
+/**
+ * A run's config.json, validated as train() validates a config: broken JSON and a wrong config are
+ * both a ConfigError naming the file. `forThisMachine` (resuming: the run trains here) also checks
+ * its threads against this machine's CPUs; reading a run trained elsewhere does not.
+ */
+export function readRunConfig(runDir: string, forThisMachine = false): TrainConfig {
   const file = path.join(runDir, RUN_FILES.config);
-  return validateConfig(readConfigFile(file), file);
+  return validateConfig(readConfigFile(file), { source: file, forThisMachine });
 }
 
 export function writeRunConfig(runDir: string, config: TrainConfig): void {

@@ -106,7 +106,8 @@ export interface PlannedTrial extends TrialSpec {
   runDir: string;
 }
 
-export interface SweepPlan {
+/** What a sweep is, resolved from its options. */
+interface SweepBasics {
   sweep: string;
   sweepDir: string;
   grid: GridSpec;
@@ -114,6 +115,9 @@ export interface SweepPlan {
   parallel: number;
   threads: number;
   settings: SweepSettings;
+}
+
+export interface SweepPlan extends SweepBasics {
   /** the trials of this invocation, in run order (paper grid: stage 2 only when its extractor is known) */
   trials: PlannedTrial[];
   /** paper grid: the extractor of stage 2 when it is known before running (null: decided after stage 1, or no stage 2) */
@@ -195,14 +199,7 @@ export function selectBest(stage1: PlannedTrial[], metric: SweepMetric): { trial
 // ---------------------------------------------------------------------------
 // planning
 
-export interface Context {
-  sweep: string;
-  sweepDir: string;
-  grid: GridSpec;
-  metric: SweepMetric;
-  parallel: number;
-  threads: number;
-  settings: SweepSettings;
+export interface Context extends SweepBasics {
   notes: string[];
 }
 

@@ -143,7 +143,7 @@ export async function train(input: TrainConfig | Record<string, unknown>, opts: 
     if (!sync.isLeader && !opts.resume) validateConfig(input); // the same mistake is reported by every rank, not only rank 0
     // Rank 0 decides the config and the run directory for everyone.
     const decided = await sync.fromLeader(() => {
-      if (opts.resume) return { config: readRunConfig(opts.resume), runDir: opts.resume };
+      if (opts.resume) return { config: readRunConfig(opts.resume, true), runDir: opts.resume };
       const config = validateConfig(input);
       return { config, runDir: createRunDir(config.outDir, config.name) };
     });
