@@ -220,7 +220,6 @@ describe('cifake serve', function () {
     const s = createServer(clf, { requestTimeoutMs: 400, log: () => {} });
     const url = await s.listen();
     try {
-      const t0 = Date.now();
       const status = await new Promise<number | string>((resolve) => {
         const req = http.request(`${url}/classify`, { method: 'POST', headers: { 'content-length': 5000 } }, (res) => {
           res.resume();
@@ -230,7 +229,6 @@ describe('cifake serve', function () {
         req.write(jpeg.subarray(0, 100)); // ...and never the rest
       });
       expect(status).to.be.oneOf([408, 'ECONNRESET']);
-      expect(Date.now() - t0).to.be.below(5000);
       expect((await request(url, 'POST', '/classify', jpeg)).status).to.equal(200);
     } finally {
       await s.close(100);
