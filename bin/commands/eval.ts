@@ -21,7 +21,7 @@ interface EvalFlags {
 export function evalCommand(): Command {
   return new Command('eval')
     .description('evaluate a trained model on a split of a dataset')
-    .requiredOption('-m, --model <runOrCheckpoint>', 'run directory (the model it ended with: best.pt if restored, else last.pt) or a checkpoint file')
+    .option('-m, --model <runOrCheckpoint>', 'run directory, checkpoint file, or pretrained (default: the weights shipped in the package)')
     .requiredOption('-d, --data <path>', 'CIFAKE zip or folder')
     .option('--split <name>', 'split to evaluate', 'test')
     .option('--exclude-list <file>', 'also report metrics without the images listed in this file')

@@ -190,7 +190,7 @@ export function gradcamCommand(): Command {
   return cmd
     .description('explain a detector: Grad-CAM / HiResCAM triptychs of images, or a gallery and class-mean maps of a dataset split')
     .argument('[images...]', 'image files (JPEG, PNG, WebP; other sizes are resized to 32x32)')
-    .requiredOption('-m, --model <runOrCheckpoint>', 'run directory (the model it ended with: best.pt if restored, else last.pt) or a checkpoint file')
+    .option('-m, --model <runOrCheckpoint>', 'run directory, checkpoint file, or pretrained (default: the weights shipped in the package)')
     .requiredOption('-o, --out <dir>', 'output folder (created)')
     .option('-d, --data <path>', 'CIFAKE zip or folder: explain a split instead of image files')
     .option('--split <name>', 'split of --data', 'test')

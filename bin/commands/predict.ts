@@ -28,7 +28,7 @@ function table(rows: Row[]): string {
 export function predictCommand(): Command {
   return new Command('predict')
     .description('classify image files (JPEG, PNG, WebP; other sizes are resized to 32x32)')
-    .requiredOption('-m, --model <runOrCheckpoint>', 'run directory or checkpoint file')
+    .option('-m, --model <runOrCheckpoint>', 'run directory, checkpoint file, or pretrained (default: the weights shipped in the package)')
     .argument('<images...>', 'image files')
     .option('--device <d>', 'cpu | cuda | cuda:N | auto', 'cpu')
     .option('--threads <n>', 'CPU threads (default: all available)', threadsArg)

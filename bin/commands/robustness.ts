@@ -45,7 +45,7 @@ export function robustnessCommand(): Command {
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
     .description('evaluate a model under perturbations (JPEG re-saves, blur, resizes, noise, ...) of a split or of a folder of one label')
-    .requiredOption('-m, --model <runOrCheckpoint>', 'run directory or checkpoint file')
+    .option('-m, --model <runOrCheckpoint>', 'run directory, checkpoint file, or pretrained (default: the weights shipped in the package)')
     .requiredOption('-d, --data <path>', 'CIFAKE zip or folder, or with --label a folder of images')
     .option('--split <name>', 'split to evaluate', 'test')
     .addOption(new Option('--label <class>', 'every image under --data has this label (out-of-distribution check: reports how many are called the other class)').choices(['REAL', 'FAKE']))

@@ -8,6 +8,7 @@ import path from 'node:path';
 
 import { decodeImages, limitIndices, loadSplit, subsetImageSet, DataError } from '../data';
 import { CifakeModel } from '../model';
+import { resolveModelTarget } from '../pretrained';
 import { resolveCheckpoint } from '../run';
 import { evaluateRobustness, type RobustnessReport, type RobustnessRow } from './evaluate';
 import { DEFAULT_SUITE, parsePerturbation } from './perturb';
@@ -75,10 +76,10 @@ async function loadLabelledFolder(dir: string, label: 'REAL' | 'FAKE', resize: b
   };
 }
 
-export async function runRobustness(target: string, opts: RobustnessRunOptions): Promise<RobustnessRunResult> {
+export async function runRobustness(target: string | undefined, opts: RobustnessRunOptions): Promise<RobustnessRunResult> {
   const suite = opts.suite ?? DEFAULT_SUITE;
   for (const s of suite) parsePerturbation(s); // a bad spec fails before anything is loaded
-  const checkpoint = resolveCheckpoint(target);
+  const checkpoint = resolveCheckpoint(resolveModelTarget(target));
   const meta = CifakeModel.readMeta(checkpoint);
   const trained = (meta.config ?? {}) as { resize?: boolean; threshold?: number };
   const calibration = (meta as { calibration?: { temperature?: number; threshold?: number } }).calibration;

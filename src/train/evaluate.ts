@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 
 import { loadSplit, type ImageSet, type ProgressCallback } from '../data';
+import { resolveModelTarget } from '../pretrained';
 import { computeMetrics, type MetricsReport } from '../metrics';
 import { CifakeModel } from '../model';
 import { resolveCheckpoint } from '../run';
@@ -75,8 +76,8 @@ export function excludedMask(set: ImageSet, excluded: Set<string>): Uint8Array {
   return Uint8Array.from(set.files, (f) => (excluded.has(imageKey(f)) ? 1 : 0));
 }
 
-export async function evaluate(target: string, opts: EvaluateOptions): Promise<EvaluateResult> {
-  const checkpoint = resolveCheckpoint(target);
+export async function evaluate(target: string | undefined, opts: EvaluateOptions): Promise<EvaluateResult> {
+  const checkpoint = resolveCheckpoint(resolveModelTarget(target));
   const split = opts.split ?? 'test';
   const excluded = opts.excludeList ? readExcludeList(opts.excludeList) : null;
   const trained = (CifakeModel.readMeta(checkpoint).config ?? {}) as { resize?: boolean; classMap?: Record<string, 0 | 1> | null };
