@@ -2,9 +2,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 
 import type { JpegBinding } from './data/decode';
 
+/**
+ * The architecture, fully spelled out: the native side builds what the flags say and applies no
+ * defaults of its own (src/config.ts `modelSpecOf` decides them). `family` is only a label
+ * (describe(), run summaries, old checkpoints' meta).
+ */
 export interface NativeModelSpec {
   family: 'original' | 'lightweight' | 'hoc';
   convFilters: number[];
@@ -108,8 +114,13 @@ export interface NativeSession {
   save(path: string, metaJson: string): Promise<void>;
   load(path: string, opts?: { optimizer?: boolean }): Promise<string>;
   state(): Promise<Record<string, Float32Array>>;
+  /** A no-op once disposed. */
   cancel(): void;
-  dispose(): void;
+  /**
+   * Returns at once: the running epoch is cancelled and the model and its data are freed on the
+   * worker thread after it; the promise (never rejected) settles when that is done.
+   */
+  dispose(): Promise<void>;
   describe(): NativeDescription;
   attachGroup(group: NativeDistGroup | null): Promise<void>;
   broadcastState(root?: number): Promise<void>;
@@ -133,7 +144,8 @@ export interface NativeDistGroup {
   allGather(values: Float32Array): Promise<Float32Array>;
   allReduce(values: Float64Array, op?: 'sum' | 'max'): Promise<Float64Array>;
   barrier(): Promise<void>;
-  close(): void;
+  /** Leaves the group without blocking the event loop; the promise never rejects. */
+  close(): Promise<void>;
 }
 
 export interface NativeInfo {
@@ -154,6 +166,11 @@ export interface NativeBinding {
   info(): NativeInfo;
   setThreads(n: number): void;
   readCheckpointMeta(path: string): string;
+  /**
+   * The process is exiting: cancels every job and joins every worker thread (bounded), so exit()'s
+   * static destructors never run under a training thread. Called from the main thread's 'exit' event.
+   */
+  shutdownAll?(): boolean;
   gradientCheck(spec: NativeModelSpec, seed: number): { maxAbsError: number; maxRelError: number; checked: number };
   /** libjpeg-turbo batch decoder (absent when built without libjpeg); typed in data/decode.ts. */
   decodeJpegBatch?: JpegBinding['decodeJpegBatch'];
@@ -199,6 +216,11 @@ export function loadNative(): NativeBinding {
       : 'Rebuild it with: npx cifake build';
     throw new Error(`cifake-torch: cannot load the native addon ${ADDON_PATH}: ${msg}\n${hint}`);
   }
+  // process.exit() and uncaught exceptions emit 'exit' and then call exit(), which frees libtorch
+  // while a worker thread may still be training (SIGSEGV, the exit code lost): stop them first.
+  // Worker threads' sessions are stopped by their env cleanup hooks instead.
+  const loaded = binding;
+  if (isMainThread && loaded.shutdownAll) process.on('exit', () => loaded.shutdownAll?.());
   return binding;
 }
 
