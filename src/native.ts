@@ -193,11 +193,18 @@ let binding: NativeBinding | undefined;
  * OPENBLAS_NUM_THREADS defaults to 1: Debian picks OpenBLAS's pthread build, whose own threads
  * then compete with libtorch's OpenMP team for the same cores (the dense layers' GEMMs are small
  * here); HOC training ran 1.6x faster with it on 2 cores (bench/epoch-times.ts, README).
+ * OMP_WAIT_POLICY: see below. All three are read once, when the libraries load.
  */
 export function loadNative(): NativeBinding {
   if (binding) return binding;
   if (!process.env.OMP_NUM_THREADS) process.env.OMP_NUM_THREADS = String(availableCpus());
   if (!process.env.OPENBLAS_NUM_THREADS) process.env.OPENBLAS_NUM_THREADS = '1';
+  // OMP_WAIT_POLICY defaults to PASSIVE (unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set): idle
+  // OpenMP threads sleep instead of spinning. Spinning threads compete with whatever else runs on
+  // the cores; on a shared 2-core machine 1,000 single-image predictions took 5-14 s with libgomp's
+  // default spin and 0.8-2.6 s passive, an epoch 6-8 s vs 1.5-1.8 s (bench/omp-wait.ts, README).
+  if (process.env.OMP_WAIT_POLICY === undefined && process.env.GOMP_SPINCOUNT === undefined)
+    process.env.OMP_WAIT_POLICY = 'PASSIVE';
   if (!fs.existsSync(ADDON_PATH)) {
     throw new Error(
       `cifake-torch: the native addon is not built (${ADDON_PATH} is missing).\n` +
