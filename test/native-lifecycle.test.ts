@@ -3,6 +3,7 @@
 // whose exit status and signal are checked.
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 
 import { CifakeModel } from '../src/model';
@@ -113,6 +114,27 @@ describe('native lifecycle', function () {
       expect(() => s.cancel()).not.to.throw();
       await s.dispose();
     });
+  });
+
+  it('DistGroup.close() does not block the event loop while a connect waits for a missing peer', async function () {
+    const native = loadNative();
+    if (!native.info().distributed) this.skip();
+    const srv = net.createServer();
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as net.AddressInfo).port;
+    await new Promise((r) => srv.close(r));
+    const g = new native.DistGroup({ rank: 0, worldSize: 2, masterAddr: '127.0.0.1', masterPort: port, timeoutMs: 3000 });
+    const connecting = g.connect().then(() => 'connected', (e: Error) => e.message);
+    await new Promise((r) => setTimeout(r, 200)); // the worker is now inside the rendezvous
+    let ticked = false;
+    setImmediate(() => (ticked = true));
+    const closing = g.close();
+    expect(closing).to.be.instanceOf(Promise);
+    expect(ticked).to.equal(false);
+    await closing; // resolves once the rendezvous gave up on the worker thread
+    expect(ticked).to.equal(true); // the loop ran meanwhile: close() did not join on the JS thread
+    expect(await connecting).to.not.equal('connected');
+    expect(() => g.barrier()).to.throw(/closed/);
   });
 
   describe('detached input buffers', () => {
