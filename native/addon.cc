@@ -1,6 +1,9 @@
-// Module init only: registers the Session class and the stateless functions.
+// Module init only: registers the Session class and the stateless functions. Every function
+// turns C++ exceptions into JS errors (guarded, and NODE_ADDON_API_CPP_EXCEPTIONS_ALL as a net).
+#include "checkpoint.h"
 #include "convert.h"
 #include "dist_binding.h"
+#include "gradcheck.h"
 #include "jpeg_binding.h"
 #include "session.h"
 
@@ -26,9 +29,15 @@ std::string torch_version() {
          std::to_string(TORCH_VERSION_PATCH);
 }
 
+Napi::Object info_object(Napi::Env env);
+
 // info() -> { torchVersion, torchSource, threads, cuda: { available, built, devices: [{ index, name, memory }] }, distributed, config }
 Napi::Value Info(const Napi::CallbackInfo& info) {
   auto env = info.Env();
+  return guarded(env, [&] { return info_object(env); });
+}
+
+Napi::Object info_object(Napi::Env env) {
   auto o = Napi::Object::New(env);
   o.Set("torchVersion", Napi::String::New(env, torch_version()));
   o.Set("torchSource", Napi::String::New(env, CIFAKE_TORCH_SOURCE));
@@ -65,40 +74,29 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 
 // setThreads(n): intra-op threads of the calling thread's pool (new sessions pass `threads` instead).
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
-  auto o = Napi::Object::New(info.Env());
-  o.Set("n", info[0]);
-  at::set_num_threads(static_cast<int>(get_int(o, "n", 1, 1, 4096)));
+  const int n = static_cast<int>(arg_int(info[0], "n", 1, 1, 4096));
+  guarded(info.Env(), [&] { at::set_num_threads(n); });
   return info.Env().Undefined();
+}
+
+// shutdownAll(): the process is exiting; cancel every job and join every worker thread.
+Napi::Value ShutdownAll(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), shutdown_for_exit());
 }
 
 // readCheckpointMeta(path) -> metaJson (synchronous; reads a small file)
 Napi::Value ReadCheckpointMeta(const Napi::CallbackInfo& info) {
   auto env = info.Env();
-  if (!info[0].IsString()) throw Napi::TypeError::New(env, "readCheckpointMeta: path must be a string");
-  try {
-    return Napi::String::New(env, read_checkpoint_meta(info[0].As<Napi::String>().Utf8Value()));
-  } catch (...) {
-    throw Napi::Error::New(env, current_exception_message());
-  }
+  auto path = string_arg(info[0], "readCheckpointMeta: path");
+  return Napi::String::New(env, guarded(env, [&] { return read_checkpoint_meta(path); }));
 }
 
 // gradientCheck(spec, seed) -> { maxAbsError, maxRelError, checked }
 Napi::Value GradientCheck(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   auto spec = to_model_spec(info[0]);
-  auto o = Napi::Object::New(env);
-  o.Set("seed", info[1]);
-  auto seed = static_cast<uint64_t>(get_int(o, "seed", 1, 0, int64_t(1) << 53));
-  try {
-    auto r = gradient_check(spec, seed);
-    auto out = Napi::Object::New(env);
-    out.Set("maxAbsError", Napi::Number::New(env, r.max_abs_error));
-    out.Set("maxRelError", Napi::Number::New(env, r.max_rel_error));
-    out.Set("checked", Napi::Number::New(env, double(r.checked)));
-    return out;
-  } catch (...) {
-    throw Napi::Error::New(env, current_exception_message());
-  }
+  auto seed = static_cast<uint64_t>(arg_int(info[1], "seed", 1, 0, int64_t(1) << 53));
+  return gradcheck_result_to_js(env, guarded(env, [&] { return gradient_check(spec, seed); }));
 }
 
 }  // namespace
@@ -118,10 +116,12 @@ static void keep_freed_memory() {
 static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   using namespace cifake;
   keep_freed_memory();
+  install_exit_handler();
   exports.Set("Session", Session::Init(env));
   exports.Set("DistGroup", DistGroupWrap::Init(env));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
+  exports.Set("shutdownAll", Napi::Function::New(env, ShutdownAll, "shutdownAll"));
   exports.Set("readCheckpointMeta", Napi::Function::New(env, ReadCheckpointMeta, "readCheckpointMeta"));
   exports.Set("gradientCheck", Napi::Function::New(env, GradientCheck, "gradientCheck"));
   RegisterJpeg(env, exports);

@@ -35,23 +35,7 @@ DistGroupWrap::DistGroupWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   opts_.timeout_ms = get_int(o, "timeoutMs", 300000, 1, int64_t(1) << 40);
   opts_.ifname = get_string(o, "ifname", "");
   info.This().As<Napi::Object>().TypeTag(&kDistGroupTag);
-  worker_ = std::make_unique<Worker>(0);
-  env_ = env;
-  napi_add_env_cleanup_hook(env, &DistGroupWrap::CleanupHook, this);
-}
-
-void DistGroupWrap::CleanupHook(void* self) { static_cast<DistGroupWrap*>(self)->shutdown(); }
-
-DistGroupWrap::~DistGroupWrap() {
-  napi_remove_env_cleanup_hook(env_, &DistGroupWrap::CleanupHook, this);
-  shutdown();
-}
-
-void DistGroupWrap::shutdown() {
-  if (!worker_) return;
-  worker_->stop();
-  worker_.reset();
-  group_.reset();
+  host_ = std::make_unique<JobHost>(env, 0, nullptr, "this DistGroup was closed");
 }
 
 std::shared_ptr<DistGroup> DistGroupWrap::FromValue(const Napi::Value& v, const char* what) {
@@ -63,27 +47,25 @@ std::shared_ptr<DistGroup> DistGroupWrap::FromValue(const Napi::Value& v, const 
 }
 
 std::shared_ptr<DistGroup> DistGroupWrap::connected(Napi::Env env) {
-  if (!worker_) throw Napi::Error::New(env, "this DistGroup was closed");
+  host_->check_live(env);
   if (!group_) throw Napi::Error::New(env, "this DistGroup is not connected yet (await group.connect() first)");
   return group_;
 }
 
-Napi::Promise DistGroupWrap::run(const Napi::CallbackInfo& info, std::vector<Napi::Value> keep,
-                                 std::function<JsResult()> work) {
-  if (!worker_) throw Napi::Error::New(info.Env(), "this DistGroup was closed");
-  keep.push_back(Value());
-  return run_async(info.Env(), *worker_, keep, std::move(work));
+Napi::Promise DistGroupWrap::run(const Napi::CallbackInfo& info, std::function<JsResult()> work) {
+  return host_->run(info.Env(), Value(), {}, [work = std::move(work)](JobContext&) { return work(); });
 }
 
 // connect() -> Promise<void>: blocks (off the JS thread) until every rank has joined.
 Napi::Value DistGroupWrap::Connect(const Napi::CallbackInfo& info) {
+  host_->check_live(info.Env());
   if (group_ || connecting_) throw Napi::Error::New(info.Env(), "DistGroup: connect() was already called");
   connecting_ = true;
   auto opts = opts_;
-  return run(info, {}, [this, opts]() -> JsResult {
+  return run(info, [this, opts]() -> JsResult {
     auto g = std::make_shared<DistGroup>(opts);
     return [this, g](Napi::Env env) -> Napi::Value {
-      group_ = g;
+      if (host_->live()) group_ = g;
       return env.Undefined();
     };
   });
@@ -93,21 +75,15 @@ Napi::Value DistGroupWrap::Connect(const Napi::CallbackInfo& info) {
 Napi::Value DistGroupWrap::BroadcastBytes(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   auto g = connected(env);
-  auto o = Napi::Object::New(env);
-  o.Set("root", info[1]);
-  const int root = static_cast<int>(get_int(o, "root", 0, 0, g->size() - 1));
+  const int root = static_cast<int>(arg_int(info[1], "root", 0, 0, g->size() - 1));
   auto bytes = std::make_shared<std::vector<uint8_t>>();
   if (g->rank() == root) {
     auto b = get_bytes(info[0], "bytes");
     bytes->assign(b.Data(), b.Data() + b.ByteLength());
   }
-  return run(info, {}, [g, bytes, root]() -> JsResult {
+  return run(info, [g, bytes, root]() -> JsResult {
     auto out = std::make_shared<std::vector<uint8_t>>(g->broadcast_bytes(*bytes, root));
-    return [out](Napi::Env env) -> Napi::Value {
-      auto a = Napi::Uint8Array::New(env, out->size());
-      if (!out->empty()) std::memcpy(a.Data(), out->data(), out->size());
-      return a;
-    };
+    return [out](Napi::Env env) -> Napi::Value { return to_uint8_array(env, *out); };
   });
 }
 
@@ -119,7 +95,7 @@ Napi::Value DistGroupWrap::AllGather(const Napi::CallbackInfo& info) {
     throw Napi::TypeError::New(env, "allGather: values must be a Float32Array");
   auto a = info[0].As<Napi::Float32Array>();
   auto local = std::make_shared<std::vector<float>>(a.Data(), a.Data() + a.ElementLength());
-  return run(info, {}, [g, local]() -> JsResult {
+  return run(info, [g, local]() -> JsResult {
     auto out = std::make_shared<std::vector<float>>(g->allgather_floats(*local));
     return [out](Napi::Env env) -> Napi::Value { return to_float32_array(env, *out); };
   });
@@ -133,31 +109,29 @@ Napi::Value DistGroupWrap::AllReduce(const Napi::CallbackInfo& info) {
     throw Napi::TypeError::New(env, "allReduce: values must be a Float64Array");
   auto a = info[0].As<Napi::Float64Array>();
   auto local = std::make_shared<std::vector<double>>(a.Data(), a.Data() + a.ElementLength());
-  std::string op = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "sum";
+  std::string op = info[1].IsUndefined() ? "sum" : (info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "?");
   if (op != "sum" && op != "max") throw Napi::TypeError::New(env, "allReduce: op must be 'sum' or 'max'");
   const bool max = op == "max";
-  return run(info, {}, [g, local, max]() -> JsResult {
+  return run(info, [g, local, max]() -> JsResult {
     auto out = std::make_shared<std::vector<double>>(g->allreduce_doubles(*local, max));
-    return [out](Napi::Env env) -> Napi::Value {
-      auto r = Napi::Float64Array::New(env, out->size());
-      if (!out->empty()) std::memcpy(r.Data(), out->data(), out->size() * sizeof(double));
-      return r;
-    };
+    return [out](Napi::Env env) -> Napi::Value { return to_float64_array(env, *out); };
   });
 }
 
 Napi::Value DistGroupWrap::Barrier(const Napi::CallbackInfo& info) {
   auto g = connected(info.Env());
-  return run(info, {}, [g]() -> JsResult {
+  return run(info, [g]() -> JsResult {
     g->barrier();
     return nullptr;
   });
 }
 
-// close(): leaves the group (sessions that attached it keep it until they detach or are disposed).
+// close() -> Promise<void>: leaves the group without blocking the JS thread (a collective in
+// flight finishes or times out on the worker). Sessions that attached the group keep it until they
+// detach or are disposed. Never rejects.
 Napi::Value DistGroupWrap::Close(const Napi::CallbackInfo& info) {
-  shutdown();
-  return info.Env().Undefined();
+  auto g = std::move(group_);
+  return host_->close(info.Env(), Value(), [g]() mutable { g.reset(); });
 }
 
 Napi::Value DistGroupWrap::GetRank(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), opts_.rank); }

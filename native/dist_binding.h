@@ -15,7 +15,7 @@ class DistGroupWrap : public Napi::ObjectWrap<DistGroupWrap> {
  public:
   static Napi::Function Init(Napi::Env env);
   explicit DistGroupWrap(const Napi::CallbackInfo& info);
-  ~DistGroupWrap() override;
+  ~DistGroupWrap() override = default;
 
   // The connected group behind a JS value, or null for null/undefined; throws for anything else.
   static std::shared_ptr<DistGroup> FromValue(const Napi::Value& v, const char* what);
@@ -31,15 +31,12 @@ class DistGroupWrap : public Napi::ObjectWrap<DistGroupWrap> {
   Napi::Value GetSize(const Napi::CallbackInfo& info);
 
   std::shared_ptr<DistGroup> connected(Napi::Env env);
-  Napi::Promise run(const Napi::CallbackInfo& info, std::vector<Napi::Value> keep, std::function<JsResult()> work);
-  static void CleanupHook(void* self);
-  void shutdown();
+  Napi::Promise run(const Napi::CallbackInfo& info, std::function<JsResult()> work);
 
-  napi_env env_ = nullptr;
   DistOptions opts_;
   std::shared_ptr<DistGroup> group_;
-  std::unique_ptr<Worker> worker_;
   bool connecting_ = false;
+  std::unique_ptr<JobHost> host_;
 };
 
 }  // namespace cifake

@@ -14,6 +14,7 @@
 #ifdef CIFAKE_WITH_JPEG
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,35 +26,40 @@ namespace {
 
 class DecodeJpegWorker : public Napi::AsyncWorker {
  public:
+  // The blob is copied and the images decoded into a private buffer: a JS buffer can be detached
+  // (ArrayBuffer.prototype.transfer, postMessage) while the pool thread would read or write it.
   DecodeJpegWorker(Napi::Env env, Napi::Uint8Array blob, std::vector<uint32_t> offsets, int size, Napi::Uint8Array out)
       : Napi::AsyncWorker(env, "cifake:decodeJpegBatch"),
         deferred_(Napi::Promise::Deferred::New(env)),
+        blob_(blob.Data(), blob.Data() + blob.ByteLength()),
         offsets_(std::move(offsets)),
         size_(size),
         count_(offsets_.size() - 1),
+        images_(count_ * 3 * static_cast<size_t>(size) * static_cast<size_t>(size)),
         results_(count_) {
-    blob_ref_ = Napi::Persistent(blob);
-    blob_data_ = blob.Data();
-    if (out.IsEmpty()) {
-      const size_t bytes = count_ * 3 * static_cast<size_t>(size) * static_cast<size_t>(size);
-      Napi::Buffer<uint8_t> images = Napi::Buffer<uint8_t>::New(env, bytes);
-      images_ref_ = Napi::Persistent(static_cast<Napi::Uint8Array>(images));
-      images_data_ = images.Data();
-    } else {
-      images_ref_ = Napi::Persistent(out);
-      images_data_ = out.Data();
-    }
+    if (!out.IsEmpty()) out_ref_ = Napi::Persistent(out);
   }
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
 
   void Execute() override {
-    cifake::DecodeJpegRange(blob_data_, offsets_.data(), 0, count_, size_, images_data_, results_.data());
+    cifake::DecodeJpegRange(blob_.data(), offsets_.data(), 0, count_, size_, images_.data(), results_.data());
   }
 
   void OnOK() override {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
+    Napi::Uint8Array images;
+    if (out_ref_.IsEmpty()) {
+      images = Napi::Buffer<uint8_t>::Copy(env, images_.data(), images_.size());
+    } else {
+      images = out_ref_.Value();
+      if (images.ByteLength() != images_.size()) {
+        deferred_.Reject(Napi::TypeError::New(env, "decodeJpegBatch: out was detached or resized while decoding").Value());
+        return;
+      }
+      if (!images_.empty()) std::memcpy(images.Data(), images_.data(), images_.size());
+    }
     Napi::Int32Array status = Napi::Int32Array::New(env, count_);
     Napi::Array messages = Napi::Array::New(env, count_);
     for (size_t i = 0; i < count_; ++i) {
@@ -61,7 +67,7 @@ class DecodeJpegWorker : public Napi::AsyncWorker {
       messages.Set(static_cast<uint32_t>(i), Napi::String::New(env, results_[i].message));
     }
     Napi::Object result = Napi::Object::New(env);
-    result.Set("images", images_ref_.Value());
+    result.Set("images", images);
     result.Set("status", status);
     result.Set("messages", messages);
     deferred_.Resolve(result);
@@ -71,13 +77,12 @@ class DecodeJpegWorker : public Napi::AsyncWorker {
 
  private:
   Napi::Promise::Deferred deferred_;
-  Napi::Reference<Napi::Uint8Array> blob_ref_;      // keeps the input alive while decoding
-  Napi::Reference<Napi::Uint8Array> images_ref_;  // the output (new Buffer or the caller's `out`)
-  const uint8_t* blob_data_ = nullptr;
-  uint8_t* images_data_ = nullptr;
+  std::vector<uint8_t> blob_;
+  Napi::Reference<Napi::Uint8Array> out_ref_;  // the caller's `out`, filled on the JS thread
   std::vector<uint32_t> offsets_;
   int size_;
   size_t count_;
+  std::vector<uint8_t> images_;
   std::vector<cifake::JpegResult> results_;
 };
 

@@ -27,7 +27,7 @@ struct ModelSpec {
   bool residual = false;        // block output = relu(bn(last conv) + shortcut(input)), ResNet's basic block
 };
 
-// Validates a spec; throws std::invalid_argument naming the field.
+// Checks what keeps the network buildable; throws std::invalid_argument naming the field.
 void validate_spec(const ModelSpec& spec);
 
 // One conv block: conv (+ conv' on x^2) (+ BN) + ReLU, then convs_per_block - 1 more conv (+ BN) +
@@ -70,15 +70,30 @@ class CifakeNetImpl : public torch::nn::Module {
   int64_t layer_size(const std::string& name) const;
   int64_t parameter_count() const;
   const ModelSpec& spec() const { return spec_; }
+  // Dropout draws from this generator (the owning trainer's); unset: libtorch's global one.
+  void set_generator(at::Generator g) { generator_ = std::move(g); }
 
  private:
   ModelSpec spec_;
   std::vector<ConvBlock> blocks_;
   std::vector<int64_t> sizes_;  // spatial size after each block's conv (before pool)
   std::vector<torch::nn::Linear> dense_;
-  torch::nn::Dropout dropout_{nullptr};
+  c10::optional<at::Generator> generator_;
   torch::nn::Linear out_{nullptr};
 };
 TORCH_MODULE(CifakeNet);
+
+// Puts a module in eval mode for a scope and restores its previous mode, also on exceptions.
+class EvalModeScope {
+ public:
+  explicit EvalModeScope(torch::nn::Module& m) : m_(m), was_training_(m.is_training()) { m_.eval(); }
+  ~EvalModeScope() { m_.train(was_training_); }
+  EvalModeScope(const EvalModeScope&) = delete;
+  EvalModeScope& operator=(const EvalModeScope&) = delete;
+
+ private:
+  torch::nn::Module& m_;
+  bool was_training_;
+};
 
 }  // namespace cifake

@@ -5,6 +5,10 @@
 
 namespace cifake {
 
+namespace {
+constexpr const char* kDisposed = "this model was disposed; load or create a new one";
+}  // namespace
+
 Napi::Function Session::Init(Napi::Env env) {
   return DefineClass(env, "Session",
                      {
@@ -30,34 +34,36 @@ Napi::Function Session::Init(Napi::Env env) {
 Session::Session(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Session>(info) {
   auto env = info.Env();
   auto spec = to_model_spec(info[0]);
-  auto opts = info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
+  auto opts = options_arg(info[1], "session options");
   auto device = get_string(opts, "device", "auto");
   auto seed = static_cast<uint64_t>(get_int(opts, "seed", 42, 0, int64_t(1) << 53));
   auto threads = static_cast<int>(get_int(opts, "threads", 0, 0, 4096));
   auto optimizer = to_optimizer(opts.Get("optimizer"));
   auto channels_last = get_bool(opts, "channelsLast", false);
   auto amp = get_string(opts, "amp", "none");
-  try {
-    trainer_ = std::make_shared<Trainer>(spec, device, seed, optimizer, channels_last, amp);
-  } catch (...) {
-    throw Napi::Error::New(env, current_exception_message());
-  }
-  worker_ = std::make_unique<Worker>(threads);
+  trainer_ = guarded(env, [&] { return std::make_shared<Trainer>(spec, device, seed, optimizer, channels_last, amp); });
+  auto cancel_below = cancel_below_;
+  host_ = std::make_unique<JobHost>(env, threads, [cancel_below] { cancel_below->store(UINT64_MAX); }, kDisposed);
   env_ = env;
-  napi_add_env_cleanup_hook(env, &Session::CleanupHook, this);
 }
 
-// At exit (or worker_threads teardown) the worker thread must be joined before the env goes away.
-void Session::CleanupHook(void* self) { static_cast<Session*>(self)->shutdown(); }
-
 Session::~Session() {
-  napi_remove_env_cleanup_hook(env_, &Session::CleanupHook, this);
-  shutdown();
+  release_accounting();
+  host_.reset();  // joins the worker (idle by now: every job keeps this object alive)
+}
+
+std::shared_ptr<Trainer> Session::live(Napi::Env env) {
+  if (!host_ || !host_->live() || !trainer_) throw Napi::Error::New(env, kDisposed);
+  return trainer_;
+}
+
+Napi::Promise Session::run(const Napi::CallbackInfo& info, std::function<JsResult()> work) {
+  return host_->run(info.Env(), Value(), {}, [work = std::move(work)](JobContext&) { return work(); });
 }
 
 // Tells V8 how much native memory the datasets hold, so the GC weighs a forgotten model properly.
 void Session::account_data(Napi::Env env, const std::string& key, int64_t bytes) {
-  if (!worker_) return;  // disposed: everything was already given back
+  if (!trainer_) return;  // disposed: everything was already given back
   auto it = data_bytes_.find(key);
   int64_t delta = bytes - (it == data_bytes_.end() ? 0 : it->second);
   if (bytes > 0) data_bytes_[key] = bytes;
@@ -65,49 +71,28 @@ void Session::account_data(Napi::Env env, const std::string& key, int64_t bytes)
   if (delta != 0) Napi::MemoryManagement::AdjustExternalMemory(env, delta);
 }
 
-void Session::shutdown() {
-  if (!worker_) return;
-  if (env_) {
-    int64_t total = 0;
-    for (auto& kv : data_bytes_) total += kv.second;
-    data_bytes_.clear();
-    if (total) napi_adjust_external_memory(env_, -total, nullptr);
-  }
-  cancel_below_->store(UINT64_MAX);
-  worker_->stop();
-  worker_.reset();
-  trainer_.reset();
-}
-
-Worker& Session::worker(Napi::Env env) {
-  if (disposed_ || !worker_) throw Napi::Error::New(env, "this model was disposed; load or create a new one");
-  return *worker_;
-}
-
-Napi::Promise Session::run(const Napi::CallbackInfo& info, std::vector<Napi::Value> keep,
-                           std::function<JsResult()> work) {
-  keep.push_back(Value());
-  return run_async(info.Env(), worker(info.Env()), keep, std::move(work));
+void Session::release_accounting() {
+  int64_t total = 0;
+  for (auto& kv : data_bytes_) total += kv.second;
+  data_bytes_.clear();
+  if (total && env_) napi_adjust_external_memory(env_, -total, nullptr);
 }
 
 // setData(key, images: Uint8Array N*3*32*32, labels: Uint8Array N | null)
 Napi::Value Session::SetData(const Napi::CallbackInfo& info) {
   auto env = info.Env();
-  if (!info[0].IsString()) throw Napi::TypeError::New(env, "setData: key must be a string");
-  auto key = info[0].As<Napi::String>().Utf8Value();
+  auto t = live(env);
+  auto key = string_arg(info[0], "setData: key");
   auto images = get_bytes(info[1], "images");
   bool has_labels = !(info[2].IsUndefined() || info[2].IsNull());
   Napi::Uint8Array labels = has_labels ? get_bytes(info[2], "labels") : Napi::Uint8Array();
   const int64_t n = check_images(images, has_labels ? &labels : nullptr);
   if (n == 0) throw Napi::RangeError::New(env, "images: empty dataset");
-  const uint8_t* img = images.Data();
-  const uint8_t* lab = has_labels ? labels.Data() : nullptr;
-  std::vector<Napi::Value> keep{images};
-  if (has_labels) keep.push_back(labels);
-  auto t = trainer_;
-  const int64_t bytes = n * (kChannels * kImageSize * kImageSize + (lab ? 4 : 0));
-  return run(info, keep, [this, t, key, img, lab, n, bytes]() -> JsResult {
-    t->set_data(key, img, lab, n);
+  auto img = copy_to_tensor(images, {n, kChannels, kImageSize, kImageSize});
+  auto lab = has_labels ? copy_to_tensor(labels, {n}) : torch::Tensor();
+  const int64_t bytes = n * (kChannels * kImageSize * kImageSize + (has_labels ? 4 : 0));
+  return run(info, [this, t, key, img, lab, bytes]() -> JsResult {
+    t->set_data(key, img, lab);
     return [this, key, bytes](Napi::Env env) -> Napi::Value {
       account_data(env, key, bytes);
       return env.Undefined();
@@ -116,10 +101,9 @@ Napi::Value Session::SetData(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Session::DropData(const Napi::CallbackInfo& info) {
-  if (!info[0].IsString()) throw Napi::TypeError::New(info.Env(), "dropData: key must be a string");
-  auto key = info[0].As<Napi::String>().Utf8Value();
-  auto t = trainer_;
-  return run(info, {}, [this, t, key]() -> JsResult {
+  auto t = live(info.Env());
+  auto key = string_arg(info[0], "dropData: key");
+  return run(info, [this, t, key]() -> JsResult {
     t->drop_data(key);
     return [this, key](Napi::Env env) -> Napi::Value {
       account_data(env, key, 0);
@@ -130,140 +114,101 @@ Napi::Value Session::DropData(const Napi::CallbackInfo& info) {
 
 namespace {
 
+// The JS side of an epoch's progress reports. JS thread only, except `failed`.
 struct ProgressBridge {
-  Napi::ThreadSafeFunction tsfn;
-  bool active = false;
+  Napi::FunctionReference fn;
+  Napi::ObjectReference error;  // { thrown }: what the callback threw (any JS value)
+  std::atomic<bool> failed{false};
 };
-
-Napi::Object progress_to_js(Napi::Env env, const EpochProgress& p) {
-  auto o = Napi::Object::New(env);
-  o.Set("batch", Napi::Number::New(env, double(p.batch)));
-  o.Set("batches", Napi::Number::New(env, double(p.batches)));
-  o.Set("images", Napi::Number::New(env, double(p.images)));
-  o.Set("loss", Napi::Number::New(env, p.loss));
-  o.Set("accuracy", Napi::Number::New(env, p.accuracy));
-  o.Set("imagesPerSec", Napi::Number::New(env, p.images_per_sec));
-  return o;
-}
 
 }  // namespace
 
 // trainEpoch({ data, batchSize, seed, epoch, shuffle, lr, augment }, onProgress?) -> EpochResult
+// A throwing onProgress stops the epoch (as cancel() would) and rejects with what it threw.
 Napi::Value Session::TrainEpoch(const Napi::CallbackInfo& info) {
   auto env = info.Env();
+  auto t = live(env);
   auto opts = to_epoch_options(info[0]);
+  if (!info[1].IsUndefined() && !info[1].IsNull() && !info[1].IsFunction())
+    throw Napi::TypeError::New(env, "trainEpoch: onProgress must be a function");
   auto bridge = std::make_shared<ProgressBridge>();
-  if (info[1].IsFunction()) {
-    bridge->tsfn = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "cifake-progress", 0, 1);
-    bridge->active = true;
-  }
+  if (info[1].IsFunction()) bridge->fn = Napi::Persistent(info[1].As<Napi::Function>());
   const uint64_t ticket = next_epoch_ticket_++;
   auto cancel_below = cancel_below_;
-  auto t = trainer_;
-  try {
-    return run(info, {}, [t, opts, bridge, ticket, cancel_below]() -> JsResult {
-      struct Release {
-        ProgressBridge& b;
-        ~Release() {
-          if (b.active) b.tsfn.Release();
+  auto work = [t, opts, bridge, ticket, cancel_below](JobContext& ctx) -> JsResult {
+    auto report = [&](const EpochProgress& p) {
+      if (bridge->fn.IsEmpty() || bridge->failed) return;
+      ctx.call_js([bridge, p](Napi::Env env) {
+        if (bridge->failed || bridge->fn.IsEmpty()) return;
+        try {
+          bridge->fn.Call({progress_to_js(env, p)});
+        } catch (const Napi::Error& e) {
+          auto holder = Napi::Object::New(env);
+          holder.Set("thrown", e.Value());
+          bridge->error = Napi::Persistent(holder);
+          bridge->failed = true;
         }
-      } release{*bridge};
-      auto report = [&](const EpochProgress& p) {
-        if (!bridge->active) return;
-        auto copy = new EpochProgress(p);
-        auto status = bridge->tsfn.NonBlockingCall(copy, [](Napi::Env env, Napi::Function fn, EpochProgress* data) {
-          std::unique_ptr<EpochProgress> owned(data);
-          if (env != nullptr && fn != nullptr) fn.Call({progress_to_js(env, *owned)});
-        });
-        if (status != napi_ok) delete copy;
-      };
-      auto r = t->train_epoch(opts, report, [&] { return ticket < cancel_below->load(); });
-      return [r](Napi::Env env) -> Napi::Value {
-        auto o = Napi::Object::New(env);
-        o.Set("loss", Napi::Number::New(env, r.loss));
-        o.Set("accuracy", Napi::Number::New(env, r.accuracy));
-        o.Set("images", Napi::Number::New(env, double(r.images)));
-        o.Set("batches", Napi::Number::New(env, double(r.batches)));
-        o.Set("seconds", Napi::Number::New(env, r.seconds));
-        o.Set("imagesPerSec", Napi::Number::New(env, r.images_per_sec));
-        o.Set("cancelled", Napi::Boolean::New(env, r.cancelled));
-        o.Set("nonFinite", Napi::Boolean::New(env, r.non_finite));
-        o.Set("commSeconds", Napi::Number::New(env, r.comm_seconds));
-        o.Set("skippedSteps", Napi::Number::New(env, double(r.skipped_steps)));
-        o.Set("lossScale", Napi::Number::New(env, r.loss_scale));
-        return o;
-      };
-    });
-  } catch (...) {
-    if (bridge->active) bridge->tsfn.Release();
-    throw;
-  }
+      });
+    };
+    auto r = t->train_epoch(opts, report, [&] { return ticket < cancel_below->load() || bridge->failed; });
+    return [r, bridge](Napi::Env env) -> Napi::Value {
+      if (!bridge->error.IsEmpty()) throw Napi::Error(env, bridge->error.Value().Get("thrown"));
+      return epoch_result_to_js(env, r);
+    };
+  };
+  return host_->run(env, Value(), {}, work, [bridge] {
+    bridge->fn.Reset();
+    bridge->error.Reset();
+  });
 }
 
 // predict(key: string | images: Uint8Array, { batchSize }) -> Float32Array of logits
 Napi::Value Session::Predict(const Napi::CallbackInfo& info) {
   auto env = info.Env();
-  auto opts = info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
+  auto t = live(env);
+  auto opts = options_arg(info[1], "predict options");
   const int64_t batch = get_int(opts, "batchSize", 1024, 1, 1 << 20);
-  auto t = trainer_;
   auto to_js = [](std::vector<float> logits) -> JsResult {
     auto shared = std::make_shared<std::vector<float>>(std::move(logits));
     return [shared](Napi::Env env) -> Napi::Value { return to_float32_array(env, *shared); };
   };
   if (info[0].IsString()) {
     auto key = info[0].As<Napi::String>().Utf8Value();
-    return run(info, {}, [t, key, batch, to_js]() { return to_js(t->predict(key, batch)); });
+    return run(info, [t, key, batch, to_js]() { return to_js(t->predict(key, batch)); });
   }
   auto images = get_bytes(info[0], "images");
   const int64_t n = check_images(images, nullptr);
-  const uint8_t* img = images.Data();
-  return run(info, {images}, [t, img, n, batch, to_js]() { return to_js(t->predict(img, n, batch)); });
+  auto img = copy_to_tensor(images, {n, kChannels, kImageSize, kImageSize});
+  return run(info, [t, img, batch, to_js]() { return to_js(t->predict(img, batch)); });
 }
 
 // gradcam(images, { layer, target, method, size }) -> { n, layer, layerSize, size, raw, maps, rawMax, logits, targets }
 Napi::Value Session::GradCam(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto t = live(env);
   auto images = get_bytes(info[0], "images");
   const int64_t n = check_images(images, nullptr);
   auto opts = to_gradcam_options(info[1]);
-  const uint8_t* img = images.Data();
-  auto t = trainer_;
   // Check the layer name now, so the error names it before any work is queued.
-  if (!opts.layer.empty() && t->model()->layer_size(opts.layer) < 0) {
-    std::string names;
-    for (const auto& l : t->model()->layer_names()) names += (names.empty() ? "" : ", ") + l;
-    throw Napi::Error::New(info.Env(), "layer: unknown layer '" + opts.layer + "' (valid: " + names + ")");
-  }
-  return run(info, {images}, [t, img, n, opts]() -> JsResult {
-    auto r = std::make_shared<GradCamResult>(t->gradcam(img, n, opts));
-    return [r](Napi::Env env) -> Napi::Value {
-      auto o = Napi::Object::New(env);
-      o.Set("n", Napi::Number::New(env, double(r->n)));
-      o.Set("layer", Napi::String::New(env, r->layer));
-      o.Set("layerSize", Napi::Number::New(env, double(r->layer_size)));
-      o.Set("size", Napi::Number::New(env, double(r->out_size)));
-      o.Set("raw", to_float32_array(env, r->raw));
-      o.Set("maps", to_float32_array(env, r->upsampled));
-      o.Set("rawMax", to_float32_array(env, r->raw_max));
-      o.Set("logits", to_float32_array(env, r->logits));
-      auto targets = Napi::Int32Array::New(env, r->targets.size());
-      std::copy(r->targets.begin(), r->targets.end(), targets.Data());
-      o.Set("targets", targets);
-      return o;
-    };
+  if (!opts.layer.empty()) guarded(env, [&] { check_cam_layer(*t->model(), opts.layer); });
+  auto img = copy_to_tensor(images, {n, kChannels, kImageSize, kImageSize});
+  return run(info, [t, img, opts]() -> JsResult {
+    auto r = std::make_shared<GradCamResult>(t->gradcam(img, opts));
+    return [r](Napi::Env env) -> Napi::Value { return gradcam_result_to_js(env, *r); };
   });
 }
 
 Napi::Value Session::Snapshot(const Napi::CallbackInfo& info) {
-  auto t = trainer_;
-  return run(info, {}, [t]() -> JsResult {
+  auto t = live(info.Env());
+  return run(info, [t]() -> JsResult {
     t->snapshot();
     return nullptr;
   });
 }
 
 Napi::Value Session::Restore(const Napi::CallbackInfo& info) {
-  auto t = trainer_;
-  return run(info, {}, [t]() -> JsResult {
+  auto t = live(info.Env());
+  return run(info, [t]() -> JsResult {
     t->restore();
     return nullptr;
   });
@@ -271,13 +216,10 @@ Napi::Value Session::Restore(const Napi::CallbackInfo& info) {
 
 // save(path, metaJson)
 Napi::Value Session::Save(const Napi::CallbackInfo& info) {
-  auto env = info.Env();
-  if (!info[0].IsString()) throw Napi::TypeError::New(env, "save: path must be a string");
-  if (!info[1].IsString()) throw Napi::TypeError::New(env, "save: meta must be a JSON string");
-  auto path = info[0].As<Napi::String>().Utf8Value();
-  auto meta = info[1].As<Napi::String>().Utf8Value();
-  auto t = trainer_;
-  return run(info, {}, [t, path, meta]() -> JsResult {
+  auto t = live(info.Env());
+  auto path = string_arg(info[0], "save: path");
+  auto meta = string_arg(info[1], "save: meta (a JSON string)");
+  return run(info, [t, path, meta]() -> JsResult {
     t->save(path, meta);
     return nullptr;
   });
@@ -285,13 +227,10 @@ Napi::Value Session::Save(const Napi::CallbackInfo& info) {
 
 // load(path, { optimizer: true }) -> metaJson
 Napi::Value Session::Load(const Napi::CallbackInfo& info) {
-  auto env = info.Env();
-  if (!info[0].IsString()) throw Napi::TypeError::New(env, "load: path must be a string");
-  auto path = info[0].As<Napi::String>().Utf8Value();
-  auto opts = info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
-  bool with_optimizer = get_bool(opts, "optimizer", true);
-  auto t = trainer_;
-  return run(info, {}, [t, path, with_optimizer]() -> JsResult {
+  auto t = live(info.Env());
+  auto path = string_arg(info[0], "load: path");
+  bool with_optimizer = get_bool(options_arg(info[1], "load options"), "optimizer", true);
+  return run(info, [t, path, with_optimizer]() -> JsResult {
     auto meta = std::make_shared<std::string>(t->load(path, with_optimizer));
     return [meta](Napi::Env env) -> Napi::Value { return Napi::String::New(env, *meta); };
   });
@@ -299,37 +238,33 @@ Napi::Value Session::Load(const Napi::CallbackInfo& info) {
 
 // state() -> { [name]: Float32Array } (parameters and buffers, on CPU)
 Napi::Value Session::State(const Napi::CallbackInfo& info) {
-  auto t = trainer_;
-  return run(info, {}, [t]() -> JsResult {
+  auto t = live(info.Env());
+  return run(info, [t]() -> JsResult {
     auto s = std::make_shared<std::vector<std::pair<std::string, torch::Tensor>>>(t->state());
-    return [s](Napi::Env env) -> Napi::Value {
-      auto o = Napi::Object::New(env);
-      for (auto& [name, tensor] : *s) {
-        auto a = Napi::Float32Array::New(env, tensor.numel());
-        std::memcpy(a.Data(), tensor.data_ptr<float>(), tensor.numel() * sizeof(float));
-        o.Set(name, a);
-      }
-      return o;
-    };
+    return [s](Napi::Env env) -> Napi::Value { return state_to_js(env, *s); };
   });
 }
 
+// cancel(): a no-op once disposed (an AbortSignal may fire after dispose()).
 Napi::Value Session::Cancel(const Napi::CallbackInfo& info) {
   cancel_below_->store(next_epoch_ticket_);
   return info.Env().Undefined();
 }
 
+// dispose() -> Promise<void>: returns at once; the running epoch is cancelled, and the model and
+// its data are freed on the worker thread after it. The promise never rejects (callers may ignore it).
 Napi::Value Session::Dispose(const Napi::CallbackInfo& info) {
-  disposed_ = true;
-  shutdown();
-  return info.Env().Undefined();
+  auto env = info.Env();
+  release_accounting();
+  auto t = std::move(trainer_);
+  return host_->close(env, Value(), [t]() mutable { t.reset(); });
 }
 
 // attachGroup(group: DistGroup | null): later epochs train data-parallel in that group.
 Napi::Value Session::AttachGroup(const Napi::CallbackInfo& info) {
+  auto t = live(info.Env());
   auto g = DistGroupWrap::FromValue(info[0], "attachGroup");
-  auto t = trainer_;
-  return run(info, {}, [t, g]() -> JsResult {
+  return run(info, [t, g]() -> JsResult {
     t->set_group(g);
     return nullptr;
   });
@@ -337,11 +272,9 @@ Napi::Value Session::AttachGroup(const Napi::CallbackInfo& info) {
 
 // broadcastState(root = 0): every rank takes rank root's parameters and buffers.
 Napi::Value Session::BroadcastState(const Napi::CallbackInfo& info) {
-  auto o = Napi::Object::New(info.Env());
-  o.Set("root", info[0]);
-  const int root = static_cast<int>(get_int(o, "root", 0, 0, 1 << 16));
-  auto t = trainer_;
-  return run(info, {}, [t, root]() -> JsResult {
+  auto t = live(info.Env());
+  const int root = static_cast<int>(arg_int(info[0], "root", 0, 0, 1 << 16));
+  return run(info, [t, root]() -> JsResult {
     t->broadcast_state(root);
     return nullptr;
   });
@@ -349,24 +282,8 @@ Napi::Value Session::BroadcastState(const Napi::CallbackInfo& info) {
 
 // describe() -> { family, parameters, layers, defaultLayer, layerSizes, device }
 Napi::Value Session::Describe(const Napi::CallbackInfo& info) {
-  auto env = info.Env();
-  if (disposed_ || !trainer_) throw Napi::Error::New(env, "this model was disposed; load or create a new one");
-  auto& m = trainer_->model();
-  auto o = Napi::Object::New(env);
-  o.Set("family", Napi::String::New(env, m->spec().family));
-  o.Set("parameters", Napi::Number::New(env, double(m->parameter_count())));
-  auto layers = Napi::Array::New(env);
-  auto sizes = Napi::Object::New(env);
-  uint32_t i = 0;
-  for (const auto& l : m->layer_names()) {
-    layers.Set(i++, Napi::String::New(env, l));
-    sizes.Set(l, Napi::Number::New(env, double(m->layer_size(l))));
-  }
-  o.Set("layers", layers);
-  o.Set("layerSizes", sizes);
-  o.Set("defaultLayer", Napi::String::New(env, m->default_cam_layer()));
-  o.Set("device", Napi::String::New(env, trainer_->device().str()));
-  return o;
+  auto t = live(info.Env());
+  return describe_to_js(info.Env(), *t->model(), t->device());
 }
 
 }  // namespace cifake

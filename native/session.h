@@ -1,5 +1,6 @@
 // The JS class `Session`: one model, its optimizer and data on one device, driven from one
-// worker thread. Every method validates its arguments on the JS thread, then queues the work.
+// worker thread. Every method checks that the session is live, validates its arguments on the JS
+// thread (copying input bytes), then queues the work.
 #pragma once
 
 #include "trainer.h"
@@ -36,10 +37,10 @@ class Session : public Napi::ObjectWrap<Session> {
   Napi::Value AttachGroup(const Napi::CallbackInfo& info);
   Napi::Value BroadcastState(const Napi::CallbackInfo& info);
 
-  Worker& worker(Napi::Env env);
-  Napi::Promise run(const Napi::CallbackInfo& info, std::vector<Napi::Value> keep, std::function<JsResult()> work);
-  void shutdown();
-  static void CleanupHook(void* self);
+  // The trainer, or a JS error when this session was disposed (checked before anything else).
+  std::shared_ptr<Trainer> live(Napi::Env env);
+  Napi::Promise run(const Napi::CallbackInfo& info, std::function<JsResult()> work);
+  void release_accounting();
 
   napi_env env_ = nullptr;
   // Bytes of dataset tensors held natively, per key, as reported to V8 (JS thread only).
@@ -47,11 +48,10 @@ class Session : public Napi::ObjectWrap<Session> {
   void account_data(Napi::Env env, const std::string& key, int64_t bytes);
 
   std::shared_ptr<Trainer> trainer_;
-  std::unique_ptr<Worker> worker_;
   // Epochs are numbered as they are queued; cancel() cancels every epoch queued before it.
   std::shared_ptr<std::atomic<uint64_t>> cancel_below_ = std::make_shared<std::atomic<uint64_t>>(0);
   uint64_t next_epoch_ticket_ = 0;
-  bool disposed_ = false;
+  std::unique_ptr<JobHost> host_;
 };
 
 }  // namespace cifake

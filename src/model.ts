@@ -176,11 +176,20 @@ export class CifakeModel {
     return this.native.state();
   }
 
-  /** Frees native memory and stops the worker thread; later calls throw. */
+  /**
+   * Frees native memory and stops the worker thread; later calls throw. Returns at once (a running
+   * epoch is cancelled, the memory is freed on the worker thread); disposeAsync() waits for it.
+   */
   dispose(): void {
-    if (!this.session) return;
-    this.session.dispose();
+    void this.disposeAsync();
+  }
+
+  /** dispose(), resolved once the native memory is freed and the worker thread has stopped. Never rejects. */
+  disposeAsync(): Promise<void> {
+    if (!this.session) return Promise.resolve();
+    const done = this.session.dispose();
     this.session = null;
+    return done;
   }
 }
 

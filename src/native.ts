@@ -2,9 +2,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 
 import type { JpegBinding } from './data/types';
 
+/**
+ * The architecture, fully spelled out: the native side builds what the flags say and applies no
+ * defaults of its own (src/config.ts `modelSpecOf` decides them). `family` is only a label
+ * (describe(), run summaries, old checkpoints' meta).
+ */
 export interface NativeModelSpec {
   family: 'original' | 'lightweight' | 'hoc';
   convFilters: number[];
@@ -114,8 +120,13 @@ export interface NativeSession {
   save(path: string, metaJson: string): Promise<void>;
   load(path: string, opts?: { optimizer?: boolean }): Promise<string>;
   state(): Promise<Record<string, Float32Array>>;
+  /** A no-op once disposed. */
   cancel(): void;
-  dispose(): void;
+  /**
+   * Returns at once: the running epoch is cancelled and the model and its data are freed on the
+   * worker thread after it; the promise (never rejected) settles when that is done.
+   */
+  dispose(): Promise<void>;
   describe(): NativeDescription;
   attachGroup(group: NativeDistGroup | null): Promise<void>;
   broadcastState(root?: number): Promise<void>;
@@ -139,7 +150,8 @@ export interface NativeDistGroup {
   allGather(values: Float32Array): Promise<Float32Array>;
   allReduce(values: Float64Array, op?: 'sum' | 'max'): Promise<Float64Array>;
   barrier(): Promise<void>;
-  close(): void;
+  /** Leaves the group without blocking the event loop; the promise never rejects. */
+  close(): Promise<void>;
 }
 
 export interface NativeInfo {
@@ -160,6 +172,11 @@ export interface NativeBinding {
   info(): NativeInfo;
   setThreads(n: number): void;
   readCheckpointMeta(path: string): string;
+  /**
+   * The process is exiting: cancels every job and joins every worker thread (bounded), so exit()'s
+   * static destructors never run under a training thread. Called from the main thread's 'exit' event.
+   */
+  shutdownAll?(): boolean;
   gradientCheck(spec: NativeModelSpec, seed: number): { maxAbsError: number; maxRelError: number; checked: number };
   /** libjpeg-turbo batch decoder (absent when built without libjpeg); typed in data/decode.ts. */
   decodeJpegBatch?: JpegBinding['decodeJpegBatch'];
@@ -184,11 +201,18 @@ let binding: NativeBinding | undefined;
  * OPENBLAS_NUM_THREADS defaults to 1: Debian picks OpenBLAS's pthread build, whose own threads
  * then compete with libtorch's OpenMP team for the same cores (the dense layers' GEMMs are small
  * here); HOC training ran 1.6x faster with it on 2 cores (bench/epoch-times.ts, README).
+ * OMP_WAIT_POLICY: see below. All three are read once, when the libraries load.
  */
 export function loadNative(): NativeBinding {
   if (binding) return binding;
   if (!process.env.OMP_NUM_THREADS) process.env.OMP_NUM_THREADS = String(availableCpus());
   if (!process.env.OPENBLAS_NUM_THREADS) process.env.OPENBLAS_NUM_THREADS = '1';
+  // OMP_WAIT_POLICY defaults to PASSIVE (unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set): idle
+  // OpenMP threads sleep instead of spinning. Spinning threads compete with whatever else runs on
+  // the cores; on a shared 2-core machine 1,000 single-image predictions took 5-14 s with libgomp's
+  // default spin and 0.8-2.6 s passive, an epoch 6-8 s vs 1.5-1.8 s (bench/omp-wait.ts, README).
+  if (process.env.OMP_WAIT_POLICY === undefined && process.env.GOMP_SPINCOUNT === undefined)
+    process.env.OMP_WAIT_POLICY = 'PASSIVE';
   if (!fs.existsSync(ADDON_PATH)) {
     throw new Error(
       `cifake-torch: the native addon is not built (${ADDON_PATH} is missing).\n` +
@@ -207,6 +231,11 @@ export function loadNative(): NativeBinding {
       : 'Rebuild it with: npx cifake build';
     throw new Error(`cifake-torch: cannot load the native addon ${ADDON_PATH}: ${msg}\n${hint}`);
   }
+  // process.exit() and uncaught exceptions emit 'exit' and then call exit(), which frees libtorch
+  // while a worker thread may still be training (SIGSEGV, the exit code lost): stop them first.
+  // Worker threads' sessions are stopped by their env cleanup hooks instead.
+  const loaded = binding;
+  if (isMainThread && loaded.shutdownAll) process.on('exit', () => loaded.shutdownAll?.());
   return binding;
 }
 

@@ -216,9 +216,14 @@ describe('native core', () => {
       m.dispose();
     });
 
-    it('unknown model family, bad spec and unknown devices', () => {
+    it('the spec carries every flag (family is a label), bad spec and unknown devices', async () => {
       const native = loadNative();
-      expect(() => new native.Session({ ...SPECS.hoc, family: 'resnet' as 'hoc' })).to.throw(/model.family: unknown family 'resnet'/);
+      const labelled = new native.Session({ ...SPECS.hoc, family: 'resnet' as 'hoc' }, { device: 'cpu', threads: 1 });
+      expect(labelled.describe().family).to.equal('resnet');
+      expect(labelled.describe().parameters).to.equal(EXPECTED_PARAMS.hoc); // the flags decided
+      await labelled.dispose();
+      for (const flag of ['batchNorm', 'hoc', 'fusedHoc', 'padding', 'dropout', 'dense', 'convFilters'] as const)
+        expect(() => new native.Session({ ...SPECS.hoc, [flag]: undefined })).to.throw(new RegExp(`model.${flag}`));
       expect(() => new native.Session({ ...SPECS.original, convFilters: [8, 8, 8, 8] })).to.throw(/model.convFilters/);
       expect(() => new native.Session(SPECS.hoc, { device: 'gpu' })).to.throw(/device: unknown device 'gpu'/);
       if (!native.info().cuda.available)
