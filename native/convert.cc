@@ -173,6 +173,7 @@ GradCamOptions to_gradcam_options(const Napi::Value& v) {
     throw Napi::TypeError::New(o.Env(), "method: expected 'gradcam' or 'hirescam', got '" + method + "'");
   g.hires = method == "hirescam";
   g.out_size = get_int(o, "size", kImageSize, 1, 4096);
+  g.tensors = get_bool(o, "tensors", false);
   return g;
 }
 
@@ -267,6 +268,11 @@ Napi::Object gradcam_result_to_js(Napi::Env env, const GradCamResult& r) {
   auto targets = Napi::Int32Array::New(env, r.targets.size());
   std::copy(r.targets.begin(), r.targets.end(), targets.Data());
   o.Set("targets", targets);
+  if (!r.activations.empty()) {
+    o.Set("channels", Napi::Number::New(env, double(r.channels)));
+    o.Set("activations", to_float32_array(env, r.activations));
+    o.Set("gradients", to_float32_array(env, r.gradients));
+  }
   return o;
 }
 
@@ -275,6 +281,21 @@ Napi::Object gradcheck_result_to_js(Napi::Env env, const GradCheckResult& r) {
   out.Set("maxAbsError", Napi::Number::New(env, r.max_abs_error));
   out.Set("maxRelError", Napi::Number::New(env, r.max_rel_error));
   out.Set("checked", Napi::Number::New(env, double(r.checked)));
+  return out;
+}
+
+std::vector<std::pair<std::string, std::vector<float>>> state_from_js(const Napi::Value& v) {
+  auto o = as_object(v, "state");
+  std::vector<std::pair<std::string, std::vector<float>>> out;
+  auto names = o.GetPropertyNames();
+  for (uint32_t i = 0; i < names.Length(); ++i) {
+    auto name = names.Get(i).ToString().Utf8Value();
+    auto value = o.Get(name);
+    if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      throw Napi::TypeError::New(o.Env(), "state." + name + ": expected a Float32Array");
+    auto a = value.As<Napi::Float32Array>();
+    out.emplace_back(name, std::vector<float>(a.Data(), a.Data() + a.ElementLength()));
+  }
   return out;
 }
 

@@ -44,6 +44,8 @@ Napi::Object epoch_result_to_js(Napi::Env env, const EpochResult& r);
 Napi::Object gradcam_result_to_js(Napi::Env env, const GradCamResult& r);
 Napi::Object gradcheck_result_to_js(Napi::Env env, const GradCheckResult& r);
 Napi::Object state_to_js(Napi::Env env, const std::vector<std::pair<std::string, torch::Tensor>>& state);
+// { [name]: Float32Array } -> copies of the arrays; TypeError naming a value that is not a Float32Array.
+std::vector<std::pair<std::string, std::vector<float>>> state_from_js(const Napi::Value& v);
 Napi::Object describe_to_js(Napi::Env env, CifakeNetImpl& model, const torch::Device& device);
 
 }  // namespace cifake

@@ -55,6 +55,11 @@ GradCamResult grad_cam(CifakeNetImpl& model, const torch::Tensor& x, const GradC
   r.logits = to_vec(logits.detach());
   auto t = targets.to(torch::kCPU, torch::kInt).contiguous();
   r.targets.assign(t.data_ptr<int32_t>(), t.data_ptr<int32_t>() + r.n);
+  if (o.tensors) {
+    r.channels = a.size(1);
+    r.activations = to_vec(a);  // contiguous() in to_vec gives NCHW order, also for channels-last activations
+    r.gradients = to_vec(grads);
+  }
   return r;
 }
 

@@ -14,6 +14,7 @@ struct GradCamOptions {
   int target = -1;         // -1 predicted class, 0 FAKE, 1 REAL
   bool hires = false;      // HiResCAM instead of Grad-CAM
   int64_t out_size = kImageSize;
+  bool tensors = false;    // also return the layer's activations and the gradients (other CAM methods in TS)
 };
 
 struct GradCamResult {
@@ -24,6 +25,9 @@ struct GradCamResult {
   std::vector<float> raw_max;    // n
   std::vector<float> logits;     // n
   std::vector<int32_t> targets;  // n: the class explained
+  int64_t channels = 0;            // with tensors:
+  std::vector<float> activations;  // n x channels x layer_size^2
+  std::vector<float> gradients;    // n x channels x layer_size^2: d(score of the explained class) / d(activations)
 };
 
 // Throws std::invalid_argument naming the valid layers when `layer` is not one of the model's.

@@ -44,11 +44,31 @@ bool HasIccProfile(j_decompress_ptr cinfo) {
   return false;
 }
 
-// One libjpeg decompressor, reused across the images of a range (jpeg_abort_decompress between
-// images keeps the permanent allocations). Not copyable: cinfo holds a pointer to err.
+// One libjpeg decompressor per image of a range. A reused one would keep the Huffman and
+// quantisation tables of the previous image, so a JPEG that does not define a table it uses would
+// decode with its neighbour's tables in a batch but fail alone (found by test/data-fuzz.test.ts);
+// creating one costs microseconds next to a decode. Not copyable: cinfo holds a pointer to err.
 class Decoder {
  public:
-  Decoder() {
+  Decoder() { Create(); }
+  ~Decoder() {
+    if (created_) jpeg_destroy_decompress(&cinfo_);
+  }
+  Decoder(const Decoder&) = delete;
+  Decoder& operator=(const Decoder&) = delete;
+
+  JpegResult Decode(const uint8_t* data, size_t length, int size, uint8_t* out) {
+    if (used_) {
+      if (created_) jpeg_destroy_decompress(&cinfo_);
+      created_ = false;
+      Create();
+    }
+    used_ = true;
+    return DecodeFresh(data, length, size, out);
+  }
+
+ private:
+  void Create() {
     std::memset(&cinfo_, 0, sizeof(cinfo_));
     cinfo_.err = jpeg_std_error(&err_.pub);
     err_.pub.error_exit = ExitWithMessage;
@@ -61,13 +81,8 @@ class Decoder {
       created_ = true;
     }
   }
-  ~Decoder() {
-    if (created_) jpeg_destroy_decompress(&cinfo_);
-  }
-  Decoder(const Decoder&) = delete;
-  Decoder& operator=(const Decoder&) = delete;
 
-  JpegResult Decode(const uint8_t* data, size_t length, int size, uint8_t* out) {
+  JpegResult DecodeFresh(const uint8_t* data, size_t length, int size, uint8_t* out) {
     current_ = JpegResult();
     if (!created_) {
       current_.message = "could not create a libjpeg decompressor";
@@ -93,7 +108,6 @@ class Decoder {
     return current_;
   }
 
- private:
   static constexpr int kMaxSize = 1024;
 
   // May longjmp back into Decode.
@@ -177,6 +191,7 @@ class Decoder {
   ErrorManager err_;
   JpegResult current_;
   bool created_ = false;
+  bool used_ = false;  // a decode ran on cinfo_: the next one gets a fresh decompressor
 };
 
 }  // namespace

@@ -22,6 +22,7 @@ Napi::Function Session::Init(Napi::Env env) {
                          InstanceMethod<&Session::Save>("save"),
                          InstanceMethod<&Session::Load>("load"),
                          InstanceMethod<&Session::State>("state"),
+                         InstanceMethod<&Session::SetState>("setState"),
                          InstanceMethod<&Session::Cancel>("cancel"),
                          InstanceMethod<&Session::Dispose>("dispose"),
                          InstanceMethod<&Session::Describe>("describe"),
@@ -266,6 +267,17 @@ Napi::Value Session::AttachGroup(const Napi::CallbackInfo& info) {
   auto g = DistGroupWrap::FromValue(info[0], "attachGroup");
   return run(info, [t, g]() -> JsResult {
     t->set_group(g);
+    return nullptr;
+  });
+}
+
+// setState({ [name]: Float32Array }) -> every parameter and buffer replaced (names and sizes checked
+// first: nothing changes unless all match). The arrays are copied on this thread.
+Napi::Value Session::SetState(const Napi::CallbackInfo& info) {
+  auto t = live(info.Env());
+  auto values = std::make_shared<std::vector<std::pair<std::string, std::vector<float>>>>(state_from_js(info[0]));
+  return run(info, [t, values]() -> JsResult {
+    t->set_state(*values);
     return nullptr;
   });
 }

@@ -320,6 +320,29 @@ std::vector<std::pair<std::string, torch::Tensor>> Trainer::state() const {
   return out;
 }
 
+void Trainer::set_state(const std::vector<std::pair<std::string, std::vector<float>>>& values) {
+  std::map<std::string, const std::vector<float>*> by_name;
+  for (const auto& [name, v] : values) by_name[name] = &v;
+  std::vector<std::pair<torch::Tensor, const std::vector<float>*>> plan;
+  auto want = [&](const std::string& name, const torch::Tensor& t) {
+    auto it = by_name.find(name);
+    if (it == by_name.end()) throw std::invalid_argument("setState: missing tensor '" + name + "'");
+    if (static_cast<int64_t>(it->second->size()) != t.numel())
+      throw std::invalid_argument("setState: '" + name + "' has " + std::to_string(it->second->size()) + " values, the model's has " +
+                                  std::to_string(t.numel()));
+    plan.emplace_back(t, it->second);
+    by_name.erase(it);
+  };
+  for (const auto& p : model_->named_parameters()) want(p.key(), p.value());
+  for (const auto& b : model_->named_buffers()) want(b.key(), b.value());
+  if (!by_name.empty()) throw std::invalid_argument("setState: unknown tensor '" + by_name.begin()->first + "'");
+  torch::NoGradGuard no_grad;
+  for (auto& [t, v] : plan) {
+    auto src = torch::from_blob(const_cast<float*>(v->data()), t.sizes(), torch::kFloat).to(t.scalar_type());
+    t.copy_(src);  // copy_ keeps the destination's device and memory format (channels-last)
+  }
+}
+
 void Trainer::save(const std::string& path, const std::string& meta) const {
   save_checkpoint(path, meta, *model_, *optimizer_);
 }

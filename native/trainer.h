@@ -84,6 +84,9 @@ class Trainer {
 
   // Named parameters and buffers, copied to CPU float (for tests and inspection).
   std::vector<std::pair<std::string, torch::Tensor>> state() const;
+  // Replaces every parameter and buffer by name; throws std::invalid_argument naming a missing,
+  // unknown or mis-sized tensor before changing anything.
+  void set_state(const std::vector<std::pair<std::string, std::vector<float>>>& values);
 
   // Data-parallel training: with a group, each epoch trains this rank's slice of every global batch,
   // all-reduces the gradients before each step and keeps rank 0's BN running statistics

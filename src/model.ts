@@ -176,6 +176,11 @@ export class CifakeModel {
     return this.native.state();
   }
 
+  /** Replaces every parameter and buffer by name (e.g. weights imported from safetensors); throws naming a missing, unknown or mis-sized tensor before changing anything. */
+  setState(state: Record<string, Float32Array>): Promise<void> {
+    return this.native.setState(state);
+  }
+
   /**
    * Frees native memory and stops the worker thread; later calls throw. Returns at once (a running
    * epoch is cancelled, the memory is freed on the worker thread); disposeAsync() waits for it.

@@ -120,6 +120,8 @@ export interface NativeSession {
   save(path: string, metaJson: string): Promise<void>;
   load(path: string, opts?: { optimizer?: boolean }): Promise<string>;
   state(): Promise<Record<string, Float32Array>>;
+  /** Replaces every parameter and buffer (names and sizes as state() gives them); nothing changes unless all match. */
+  setState(state: Record<string, Float32Array>): Promise<void>;
   /** A no-op once disposed. */
   cancel(): void;
   /**

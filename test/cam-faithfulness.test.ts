@@ -1,10 +1,18 @@
 // CAM methods from layer activations and gradients, and the faithfulness metrics (ROAD,
 // deletion/insertion) on a planted-signal model whose right answer is known.
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 import { camFromLayer, GRADIENT_CAM_METHODS, scoreCam, upsampleMaps, type LayerTensors } from '../src/gradcam/cam-methods';
 import { centrePriorMaps, faithfulness, imputeNoisyLinear, randomMaps } from '../src/gradcam/faithfulness';
+import { camMaps, CAM_METHODS } from '../src/gradcam/faithfulness-run';
+import { CifakeModel } from '../src/model';
 import { rng } from './data-helpers';
+import { synthesize } from '../src/data/synth';
+import { makeImages, TEST_THREADS, tinyCheckpoint } from './helpers';
 
 const close = (got: ArrayLike<number>, want: number[], eps = 1e-6) => want.forEach((w, i) => expect(got[i], `[${i}]`).to.be.closeTo(w, eps));
 
@@ -126,5 +134,60 @@ describe('faithfulness metrics', function () {
     const a = await faithfulness(model, images, randomMaps(n, 3), targets, 5);
     const b = await faithfulness(model, images, randomMaps(n, 3), targets, 5);
     expect(a).to.deep.equal(b);
+  });
+});
+
+describe('CAM methods on a real model (native layer tensors)', function () {
+  this.timeout(120_000);
+  it('Grad-CAM and HiResCAM from the layer tensors equal the native maps; every method gives a 32 x 32 map per image, the same batched as alone', async () => {
+    const spec = { family: 'hoc' as const, convFilters: [8, 16], dense: [16], dropout: 0.5, padding: 'same' as const, batchNorm: true, hoc: true, fusedHoc: true };
+    const model = CifakeModel.create(spec, { device: 'cpu', seed: 4, threads: TEST_THREADS });
+    const { images, labels } = makeImages(6, 5);
+    await model.setData('t', images, labels);
+    await model.trainEpoch({ data: 't', batchSize: 3 });
+    const g = await model.gradcam(images, { tensors: true });
+    expect(g.channels).to.equal(16);
+    expect(g.activations!.length).to.equal(6 * 16 * g.layerSize * g.layerSize);
+    const t = { n: g.n, channels: g.channels!, size: g.layerSize, activations: g.activations!, gradients: g.gradients! };
+    const ours = camFromLayer(t, 'gradcam');
+    ours.forEach((v, i) => expect(v).to.be.closeTo(g.raw[i], 1e-4 * Math.max(1, Math.abs(g.raw[i]))));
+    const hires = await model.gradcam(images, { method: 'hirescam' });
+    camFromLayer(t, 'hirescam').forEach((v, i) => expect(v).to.be.closeTo(hires.raw[i], 1e-4 * Math.max(1, Math.abs(hires.raw[i]))));
+    for (const m of CAM_METHODS) {
+      const all = await camMaps(model, images, m);
+      expect(all.maps.length, m).to.equal(6 * 1024);
+      for (const v of all.maps) expect(v, m).to.be.within(0, 1);
+      const one = await camMaps(model, images.subarray(3072, 6144), m);
+      one.maps.forEach((v, i) => expect(v, `${m} pixel ${i}`).to.be.closeTo(all.maps[1024 + i], 1e-4));
+    }
+    model.dispose();
+  });
+});
+
+describe('cifake gradcam --faithfulness', function () {
+  this.timeout(300_000);
+  it('scores the chosen methods and both baselines on a split, writes faithfulness.json, and rejects an unknown method with exit 2', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cifake-faith-'));
+    try {
+      const dataDir = path.join(tmp, 'data');
+      await synthesize(dataDir, { trainPerClass: 4, testPerClass: 3, seed: 2 });
+      const ckpt = path.join(tmp, 'tiny.pt');
+      await tinyCheckpoint(ckpt);
+      const root = path.resolve(__dirname, '..');
+      const cli = (args: string[]) => spawnSync(process.execPath, ['--require', 'tsx/cjs', path.join(root, 'bin', 'cifake.ts'), ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, CIFAKE_CACHE_DIR: path.join(tmp, 'cache') } });
+      const out = path.join(tmp, 'out');
+      const r = cli(['gradcam', '--model', ckpt, '--data', dataDir, '--faithfulness', '--methods', 'gradcam,eigencam', '--limit', '3', '--out', out, '--json', '--threads', '1']);
+      expect(r.status, r.stderr).to.equal(0);
+      const report = JSON.parse(r.stdout);
+      expect(report.rows.map((x: { method: string }) => x.method).sort()).to.deep.equal(['centre', 'eigencam', 'gradcam', 'random']);
+      expect(report.n).to.equal(6);
+      for (const row of report.rows) expect(row.morf).to.have.length(9);
+      expect(JSON.parse(fs.readFileSync(path.join(out, 'faithfulness.json'), 'utf8')).rows).to.have.length(4);
+      const bad = cli(['gradcam', '--model', ckpt, '--data', dataDir, '--faithfulness', '--methods', 'magic', '--out', out]);
+      expect(bad.status).to.equal(2);
+      expect(bad.stderr).to.match(/unknown method 'magic'/);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });

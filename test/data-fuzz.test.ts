@@ -228,11 +228,11 @@ describe('data: fuzzed JPEG, PNG and zip inputs (child process)', function () {
     expect(datasetResults[1].count, 'zip control').to.equal(6);
   });
 
-  // Found by this fuzz (CIFAKE_FUZZ_SEED=6, 27 or 28): native/jpeg.cc reuses one libjpeg
-  // decompressor across the images of a batch, and Huffman tables an image does not define are
-  // inherited from the image before it, so a JPEG whose DHT names the wrong table decodes in a batch
-  // but is rejected alone (and by sharp). Pending until native/ resets its tables per image.
-  it.skip('KNOWN BUG (native/jpeg.cc): gives a JPEG the same verdict alone and after another JPEG in a batch', async function () {
+  // Found by this fuzz (CIFAKE_FUZZ_SEED=6, 27 or 28): native/jpeg.cc reused one libjpeg
+  // decompressor across the images of a batch, so Huffman tables an image does not define were
+  // inherited from the image before it: a JPEG whose DHT names the wrong table decoded in a batch
+  // but was rejected alone (and by sharp). Each image now gets a fresh decompressor.
+  it('gives a JPEG the same verdict alone and after another JPEG in a batch (native/jpeg.cc once inherited the previous image\'s Huffman tables)', async function () {
     if (nativeJpeg() === null) this.skip();
     try {
       const control = await makeJpeg(4, { chromaSubsampling: '4:4:4', quality: 95 });

@@ -3,13 +3,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import sharp from 'sharp';
 
 import { Classifier, data, gradcam, run } from '../../src';
 import { positiveInt, threadsArg, unit } from '../cli-helpers';
 
-const { COLORMAP_NAMES, LABEL_NAMES, assertLayer, explainDataset, explainImages, explanationAt, renderExplained } = gradcam;
+const { CAM_METHODS, COLORMAP_NAMES, LABEL_NAMES, assertLayer, compareMethods, explainDataset, explainImages, explanationAt, formatFaithfulnessTable, renderExplained } = gradcam;
 type ColormapName = gradcam.ColormapName;
 type ExplainMethod = gradcam.ExplainMethod;
 type ExplainTarget = gradcam.ExplainTarget;
@@ -34,6 +34,27 @@ interface GradcamFlags {
   scale?: number;
   palette?: boolean;
   json?: boolean;
+  faithfulness?: boolean;
+  methods?: gradcam.CamMethod[];
+}
+
+const methodList = (v: string): gradcam.CamMethod[] => {
+  const ms = v.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const m of ms) if (!(CAM_METHODS as readonly string[]).includes(m)) throw new InvalidArgumentError(`--methods: unknown method '${m}' (allowed: ${CAM_METHODS.join(', ')})`);
+  return ms as gradcam.CamMethod[];
+};
+
+/** --faithfulness: every method (and the random / centre baselines) scored with ROAD and deletion / insertion on a split. */
+async function faithfulnessOfSplit(clf: Classifier, f: GradcamFlags, layer: string): Promise<void> {
+  const set = await data.loadSplit(f.data!, { split: f.split, limit: f.limit ?? 50 });
+  const report = await compareMethods(clf.native, set.images, {
+    methods: f.methods,
+    layer,
+    onRow: f.json ? undefined : (r) => process.stderr.write(`  ${r.method}: ROAD combined ${r.roadCombined.toFixed(4)}\n`),
+  });
+  const file = run.writeFaithfulnessJson(f.out, { checkpoint: clf.info.checkpoint, data: f.data, split: f.split, ...report });
+  if (f.json) process.stdout.write(`${JSON.stringify({ ...report, json: file })}\n`);
+  else process.stdout.write(`${clf.info.checkpoint} on ${f.split} of ${f.data}\n${formatFaithfulnessTable(report)}\nnumbers: ${file}\n`);
 }
 
 /** PNG as rendered, or re-encoded with an 8-bit palette (about 3x smaller; for documentation). */
@@ -208,6 +229,8 @@ export function gradcamCommand(): Command {
     .option('--scale <n>', 'display pixels per image pixel (default 8 for image files, 4 in the gallery)', positiveInt('--scale'))
     .option('--palette', 'write 8-bit palette PNGs (about 3x smaller, e.g. for documentation)')
     .option('--json', 'print a JSON summary on stdout')
+    .option('--faithfulness', 'with --data: score every CAM method (and random / centre-prior maps) with ROAD and deletion / insertion (--limit per class, default 50)')
+    .option('--methods <list>', `with --faithfulness: comma-separated methods (default all: ${CAM_METHODS.join(', ')})`, methodList)
     .addHelpText(
       'after',
       `
@@ -240,7 +263,9 @@ Examples:
           return cmd.error(`error: --${(e as Error).message}`); // usage: exit 2
         }
         fs.mkdirSync(f.out, { recursive: true });
-        if (f.data) await explainSplit(clf, f, layer);
+        if (f.faithfulness && !f.data) return cmd.error('error: --faithfulness needs --data PATH (a split to score the methods on)');
+        if (f.faithfulness) await faithfulnessOfSplit(clf, f, layer);
+        else if (f.data) await explainSplit(clf, f, layer);
         else await explainFiles(clf, images, f, layer);
       } finally {
         clf.dispose();

@@ -62,3 +62,9 @@ export type {
   Explanation,
   ImageExplanation,
 } from './explain';
+export { camFromLayer, scoreCam, upsampleMaps, GRADIENT_CAM_METHODS } from './cam-methods';
+export type { GradientCamMethod, LayerTensors } from './cam-methods';
+export { centrePriorMaps, faithfulness, imputeNoisyLinear, randomMaps, ROAD_PERCENTILES } from './faithfulness';
+export type { FaithfulnessScores } from './faithfulness';
+export { camMaps, centreShare, compareMethods, formatFaithfulnessTable, CAM_METHODS } from './faithfulness-run';
+export type { CamMethod, FaithfulnessReport, MethodRow } from './faithfulness-run';

@@ -59,6 +59,13 @@ export function writeGradcamPng(file: string, png: Uint8Array): void {
   writeFileAtomic(file, png);
 }
 
+/** Writes <dir>/faithfulness.json (src/gradcam/faithfulness-run.ts's report); returns its path. */
+export function writeFaithfulnessJson(dir: string, report: unknown): string {
+  const file = path.join(dir, 'faithfulness.json');
+  writeJson(file, report);
+  return file;
+}
+
 /** Writes <dir>/gradcam.json (one line: the maps make it large); returns its path. */
 export function writeGradcamJson(dir: string, doc: unknown): string {
   const file = path.join(dir, 'gradcam.json');

@@ -21,7 +21,7 @@ export {
 export type { RunDataSummary, RunSummary, StopReason } from './run-dir';
 export { readScoresFile, scoreFileNames, writeScores } from './scores';
 export type { ScoresFile, ScoresRead } from './scores';
-export { GRADCAM_DIR, gradcamFolderFiles, gradcamImagePng, writeGradcamFolder, writeGradcamJson, writeGradcamPng } from './gradcam';
+export { GRADCAM_DIR, gradcamFolderFiles, gradcamImagePng, writeFaithfulnessJson, writeGradcamFolder, writeGradcamJson, writeGradcamPng } from './gradcam';
 export type { GradcamFolderFiles, GradcamFolderOptions } from './gradcam';
 export { LEADERBOARD_FILES, leaderboardCsv, readLeaderboardFile, writeLeaderboard } from './leaderboard';
 export { resolveData, resolveRunData } from './data';
