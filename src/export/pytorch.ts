@@ -106,6 +106,24 @@ def read_safetensors(path):
     return tensors, header.get("__metadata__", {})
 
 
+def write_safetensors(path, model, spec, metadata=None):
+    """A PyTorch-trained CifakeNet -> a file \`cifake import --safetensors\` reads (no safetensors package)."""
+    codes = {torch.float32: "F32", torch.int64: "I64"}
+    header, blobs, offset = {"__metadata__": {"spec": json.dumps(spec), **(metadata or {})}}, [], 0
+    for name, t in model.state_dict().items():
+        t = t.detach().cpu().contiguous()
+        if t.dtype not in codes:
+            t = t.float()
+        b = t.numpy().tobytes()
+        header[name] = {"dtype": codes[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
+        blobs.append(b)
+        offset += len(b)
+    head = json.dumps(header).encode()
+    head += b" " * ((8 - (8 + len(head)) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(len(head).to_bytes(8, "little") + head + b"".join(blobs))
+
+
 def _build(tensors, metadata):
     model = CifakeNet(json.loads(metadata["spec"]))
     model.load_state_dict(tensors, strict=True)
