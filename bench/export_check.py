@@ -34,7 +34,7 @@ def main(argv):
     mode, ref = argv[1], reference(argv[2])
     if mode == "check":
         tensors, meta = ref.read_safetensors(argv[3])
-        model, _ = ref._build(tensors, meta)
+        model, _ = ref.build_model(tensors, meta)
         with torch.no_grad():
             logits = model(images(argv[4]))
         native = torch.frombuffer(bytearray(open(argv[5], "rb").read()), dtype=torch.float32)

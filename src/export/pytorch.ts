@@ -80,7 +80,7 @@ class CifakeNet(nn.Module):
 def load_cifake(path):
     """-> (model in eval mode, metadata dict) from a \`cifake export --format safetensors\` file."""
     from safetensors.torch import load_file  # pip install safetensors (or read it by hand, see below)
-    return _build(load_file(path), _metadata(path))
+    return build_model(load_file(path), _metadata(path))
 
 
 def _metadata(path):
@@ -124,7 +124,8 @@ def write_safetensors(path, model, spec, metadata=None):
         f.write(len(head).to_bytes(8, "little") + head + b"".join(blobs))
 
 
-def _build(tensors, metadata):
+def build_model(tensors, metadata):
+    """{name: tensor} and metadata (with its "spec" JSON) -> (CifakeNet in eval mode, metadata)."""
     model = CifakeNet(json.loads(metadata["spec"]))
     model.load_state_dict(tensors, strict=True)
     return model.eval(), metadata
