@@ -9,7 +9,7 @@ import { Command, CommanderError } from 'commander';
 
 import { exportCommand } from '../bin/commands/export';
 import { importCommand } from '../bin/commands/import';
-import { nativeCanSetState } from '../src/export';
+import { loadSafetensorsModel, nativeCanSetState } from '../src/export';
 import { decodeSafetensors } from '../src/export/safetensors';
 import { CifakeModel } from '../src/model';
 import { EXPORT_FAMILIES, maxAbsDiff, runOnnx, trainedModel } from './export-helpers';
@@ -129,6 +129,13 @@ describe('cifake export / import', function () {
       for (const [name, t] of back.tensors) expect(maxAbsDiff(state[name], t.data), name).to.equal(0);
     } finally {
       model.dispose();
+    }
+    // straight from the file (what Classifier.load of a .safetensors file uses)
+    const direct = await loadSafetensorsModel(st, { threads: 1 });
+    try {
+      expect(maxAbsDiff(await direct.model.predictLogits(images), nativeLogits)).to.be.below(1e-6);
+    } finally {
+      direct.model.dispose();
     }
   });
 });

@@ -4,6 +4,7 @@
  * safetensors weights trained in PyTorch with those names become a cifake-torch checkpoint.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 import { modelSpecOf, resolveConfig } from '../config';
@@ -223,4 +224,21 @@ export async function importSafetensors(opts: ImportOptions): Promise<{ checkpoi
     session.dispose();
   }
   return { checkpoint: opts.out, spec: w.spec, tensors: Object.keys(w.state).length };
+}
+
+/**
+ * A model straight from safetensors weights (for `Classifier.load` of a .safetensors file): imported
+ * to a temporary checkpoint, loaded, and the temporary removed.
+ */
+export async function loadSafetensorsModel(
+  file: string,
+  opts: { config?: string | Record<string, unknown>; device?: string; threads?: number } = {},
+): Promise<{ model: CifakeModel; meta: CheckpointMeta }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cifake-import-'));
+  try {
+    const { checkpoint } = await importSafetensors({ safetensors: file, config: opts.config, out: path.join(dir, 'imported.pt') });
+    return await CifakeModel.load(checkpoint, { device: opts.device ?? 'cpu', threads: opts.threads, withOptimizer: false });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
