@@ -17,6 +17,8 @@ import { trainCommand } from './commands/train';
 import { robustnessCommand } from './commands/robustness';
 import { calibrateCommand } from './commands/calibrate';
 import { serveCommand } from './commands/serve';
+import { exportCommand } from './commands/export';
+import { importCommand } from './commands/import';
 
 const program = new Command();
 program
@@ -27,7 +29,7 @@ program
   .exitOverride();
 
 // addCommand does not pass exitOverride down: set it so usage errors exit with 2 everywhere.
-for (const cmd of [infoCommand(), buildCommand(), trainCommand(), evalCommand(), predictCommand(), dataCommand(), sweepCommand(), reportCommand(), gradcamCommand(), robustnessCommand(), calibrateCommand(), serveCommand()])
+for (const cmd of [infoCommand(), buildCommand(), trainCommand(), evalCommand(), predictCommand(), dataCommand(), sweepCommand(), reportCommand(), gradcamCommand(), robustnessCommand(), calibrateCommand(), serveCommand(), exportCommand(), importCommand()])
   program.addCommand(cmd.exitOverride().showHelpAfterError('(run with --help for usage)'));
 
 export async function main(argv: string[]): Promise<number> {

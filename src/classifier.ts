@@ -6,6 +6,7 @@ import { explainImage, type ExplainMethod, type ExplainPngOptions, type ExplainT
 import { sigmoid } from './metrics';
 import { CifakeModel, type CheckpointMeta } from './model';
 import { loadNative } from './native';
+import { loadSafetensorsModel } from './export';
 import { resolveModelTarget } from './pretrained';
 import { MILD_SUITE, perturbImages } from './robustness/perturb';
 import { resolveCheckpoint } from './run';
@@ -194,7 +195,13 @@ export class Classifier {
     if (opts.temperature !== undefined && !(opts.temperature > 0 && Number.isFinite(opts.temperature)))
       throw new Error(`temperature: expected a finite number > 0, got ${opts.temperature}`);
     checkMaxPixels(opts.maxPixels, PREDICT_MAX_PIXELS, 'maxPixels');
-    const checkpoint = resolveCheckpoint(resolveModelTarget(target));
+    const resolved = resolveModelTarget(target);
+    if (resolved.endsWith('.safetensors')) {
+      // Weights with the documented tensor names (e.g. trained in PyTorch), spec and config in the file's metadata.
+      const { model, meta } = await loadSafetensorsModel(resolved, { device: opts.device ?? 'cpu', threads: opts.threads });
+      return new Classifier(model, meta, resolved, opts);
+    }
+    const checkpoint = resolveCheckpoint(resolved);
     const { model, meta } = await CifakeModel.load(checkpoint, { device: opts.device ?? 'cpu', threads: opts.threads, withOptimizer: false });
     return new Classifier(model, meta, checkpoint, opts);
   }
