@@ -237,13 +237,20 @@ describe('data: fuzzed JPEG, PNG and zip inputs (child process)', function () {
     try {
       const control = await makeJpeg(4, { chromaSubsampling: '4:4:4', quality: 95 });
       const mutant = Buffer.from(control);
-      // The first DHT segment's table class/id bytes: redefine AC table 0 as AC table 1.
-      let at = 2;
-      for (; at + 4 < mutant.length && mutant[at + 1] !== 0xc4; at += 2 + mutant.readUInt16BE(at + 2));
-      let p = at + 4;
-      const end = at + 2 + mutant.readUInt16BE(at + 2);
-      for (; p < end; p += 17 + mutant.subarray(p + 1, p + 17).reduce((a, b) => a + b, 0)) if (mutant[p] === 0x10) break;
-      expect(p, 'an AC table 0 in the DHT segments').to.be.below(end);
+      // The class/id byte of AC table 0 in whichever DHT segment defines it: redefine it as AC table 1.
+      let p = -1;
+      for (let at = 2; p < 0 && at + 4 < mutant.length; at += 2 + mutant.readUInt16BE(at + 2)) {
+        if (mutant[at] !== 0xff) break;
+        if (mutant[at + 1] === 0xda) break; // start of scan: no more tables
+        if (mutant[at + 1] !== 0xc4) continue;
+        const end = at + 2 + mutant.readUInt16BE(at + 2);
+        for (let q = at + 4; q < end; q += 17 + mutant.subarray(q + 1, q + 17).reduce((a, b) => a + b, 0))
+          if (mutant[q] === 0x10) {
+            p = q;
+            break;
+          }
+      }
+      expect(p, 'an AC table 0 in the DHT segments').to.be.above(0);
       mutant[p] = 0x11;
       const alone = await decodeImages([mutant]);
       const batched = await decodeImages([control, mutant]);

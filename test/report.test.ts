@@ -10,9 +10,9 @@ import { reportCommand } from '../bin/commands/report';
 import { synthesize } from '../src/data/synth';
 import { readLeaderboard, renderChart, scoreFileNames, thinCurve, writeReport, type ReportResult } from '../src/report';
 import { train } from '../src/train/fit';
+import { useChromium } from './browser-helpers';
 import { TEST_THREADS } from './helpers';
 
-const CHROMIUM = '/usr/bin/chromium';
 const RUN_CHARTS = ['learning-curves', 'confusion', 'roc', 'per-class', 'scores'];
 
 /** Share of pixels that are not (near) white: a chart that drew nothing is ~0. */
@@ -238,25 +238,10 @@ describe('report', function () {
   });
 
   describe('in headless Chromium', function () {
-    // playwright-core drives Debian's chromium; it never downloads a browser.
-    type Browser = import('playwright-core').Browser;
-    let browser: Browser | null = null;
-
-    before(async function () {
-      if (!fs.existsSync(CHROMIUM)) {
-        console.log(`      skipped: ${CHROMIUM} not found (apt-get install chromium, or bash scripts/setup.sh)`);
-        this.skip();
-      }
-      const { chromium } = await import('playwright-core');
-      browser = await chromium.launch({ executablePath: CHROMIUM });
-    });
-
-    after(async () => {
-      await browser?.close();
-    });
+    const browser = useChromium();
 
     async function look(html: string, expected: string[], shot?: string): Promise<void> {
-      const page = await (browser as Browser).newPage({ viewport: { width: 1240, height: 900 } });
+      const page = await browser().newPage({ viewport: { width: 1240, height: 900 } });
       const problems: string[] = [];
       page.on('console', (m) => {
         if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);

@@ -3,7 +3,6 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -12,32 +11,11 @@ import yauzl from 'yauzl';
 import { Classifier } from '../src/classifier';
 import { createServer, type CifakeServer } from '../src/serve';
 import { makeJpeg, pngDeclaring, realDataPath } from './data-helpers';
+import { useChromium } from './browser-helpers';
+import { request } from './http-helpers';
 import { tinyCheckpoint } from './helpers';
 
 const ROOT = path.resolve(__dirname, '..');
-const CHROMIUM = '/usr/bin/chromium';
-
-interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-  json: () => Record<string, unknown>;
-}
-
-function request(base: string, method: string, urlPath: string, body?: Buffer | string, headers: http.OutgoingHttpHeaders = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(`${base}${urlPath}`, { method, headers }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (c: Buffer) => parts.push(c));
-      res.on('end', () => {
-        const buf = Buffer.concat(parts);
-        resolve({ status: res.statusCode!, headers: res.headers, body: buf, json: () => JSON.parse(buf.toString('utf8')) as Record<string, unknown> });
-      });
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 /** The first test/REAL and test/FAKE JPEGs of the real zip, or null where it is absent. */
 function realTestImages(): Promise<Buffer[] | null> {
@@ -253,25 +231,13 @@ describe('cifake serve: protocol, limits and overload', function () {
   });
 
   describe('the page in headless Chromium', function () {
-    type Browser = import('playwright-core').Browser;
-    let browser: Browser | null = null;
-    before(async function () {
-      if (!fs.existsSync(CHROMIUM)) {
-        console.log(`      skipped: ${CHROMIUM} not found (apt-get install chromium, or bash scripts/setup.sh)`);
-        this.skip();
-      }
-      const { chromium } = await import('playwright-core');
-      browser = await chromium.launch({ executablePath: CHROMIUM });
-    });
-    after(async () => {
-      await browser?.close();
-    });
+    const browser = useChromium();
 
     it('uploads a test image and shows the verdict, P(REAL) and the Grad-CAM overlay', async () => {
       const real = await realTestImages();
       if (!real) console.log('      (no real data zip found: a generated JPEG instead)');
       const images = real ?? [jpeg];
-      const page = await (browser as Browser).newPage();
+      const page = await browser().newPage();
       const problems: string[] = [];
       page.on('pageerror', (e) => problems.push(e.message));
       page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()}`));

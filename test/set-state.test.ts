@@ -28,7 +28,14 @@ describe('CifakeModel.setState', () => {
     const { images } = makeImages(8, 3);
     const want = Array.from(await m.predictLogits(images));
     const state = await m.state();
-    const reject = (s: Record<string, unknown>) => m.setState(s as Record<string, Float32Array>).then(() => 'resolved', (e: Error) => e.message);
+    const reject = async (s: Record<string, unknown>) => {
+      try {
+        await m.setState(s as Record<string, Float32Array>);
+        return 'resolved';
+      } catch (e) {
+        return (e as Error).message;
+      }
+    };
     const missing = { ...state };
     delete missing['out.bias'];
     expect(await reject(missing)).to.match(/setState: missing tensor 'out.bias'/);
