@@ -2,5 +2,6 @@
 //   const clf = await Classifier.load();            // the shipped detector
 //   const svc = createServer(clf, { maxQueue: 64 });
 //   console.log(await svc.listen(8080));
-export { createServer, summarizeMap, DEFAULT_MAX_BODY_BYTES, type CifakeServer, type ServeOptions } from './server';
+export { createServer, DEFAULT_MAX_BODY_BYTES, type CifakeServer, type ServeOptions } from './server';
+export { summarizeMap } from './map-summary';
 export { ServeMetrics } from './metrics';

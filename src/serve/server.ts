@@ -24,10 +24,11 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 
-import type { Classifier, ImageInput, Prediction } from '../classifier';
+import type { Classifier, Prediction } from '../classifier';
 import { renderTriptych } from '../gradcam/render';
 import { checkImageUpload, HttpError, oneOf, parseJsonBody, readBody, sendBody, sendJson } from './http';
 import { ServeMetrics } from './metrics';
+import { summarizeMap } from './map-summary';
 import { PAGE_HTML } from './page';
 import { inferResponse, modelMetadata, parseInferRequest } from './v2';
 
@@ -74,174 +75,153 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 
 const publicPrediction = ({ label, pReal, pFake }: Prediction) => ({ label, pReal, pFake });
 
-/** A compact description of a 32x32 map with peak 1: where it peaks, how much it covers, an 8x8 overview. */
-export function summarizeMap(map: Float32Array, side = 32, includeMap = false) {
-  const round = (x: number, digits = 4) => Number(x.toFixed(digits));
-  let peak = 0, sum = 0, above = 0;
-  for (let k = 0; k < map.length; k++) {
-    if (map[k] > map[peak]) peak = k;
-    sum += map[k];
-    if (map[k] >= 0.5) above++;
-  }
-  const cells = 8, step = side / cells;
-  const grid: number[][] = [];
-  for (let gy = 0; gy < cells; gy++) {
-    const row: number[] = [];
-    for (let gx = 0; gx < cells; gx++) {
-      let s = 0;
-      for (let y = gy * step; y < (gy + 1) * step; y++) for (let x = gx * step; x < (gx + 1) * step; x++) s += map[y * side + x];
-      row.push(round(s / (step * step), 3));
-    }
-    grid.push(row);
-  }
-  return {
-    size: side,
-    peak: { x: peak % side, y: Math.floor(peak / side), value: round(map[peak] ?? 0) },
-    mean: round(sum / map.length),
-    /** fraction of pixels at >= half the peak */
-    coverage: round(above / map.length),
-    /** 8x8 means of 4x4 blocks, row-major from the top left */
-    grid,
-    ...(includeMap ? { map: Array.from({ length: side }, (_, y) => Array.from(map.subarray(y * side, (y + 1) * side), (v) => round(v, 3))) } : {}),
-  };
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => Promise<void> | void;
+interface Route {
+  method: 'GET' | 'POST';
+  handler: Handler;
+  /** inference work: admitted against maxQueue, refused while closing */
+  work?: boolean;
 }
 
-export function createServer(clf: Classifier, opts: ServeOptions = {}): CifakeServer {
-  const name = opts.modelName ?? 'cifake';
-  const limit = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  const maxQueue = opts.maxQueue ?? 64;
-  const maxImages = opts.maxImagesPerRequest ?? 256;
-  const inferenceMs = opts.inferenceTimeoutMs ?? 30_000;
-  const requestTimeout = opts.requestTimeoutMs ?? 30_000;
-  const log = opts.log ?? ((line: string) => console.error(line));
-  const metrics = new ServeMetrics();
-  const started = Date.now();
-  let admitted = 0;
-  let closing = false;
-  let drained: (() => void) | null = null;
-  const unsubscribe = clf.onBatch((n) => metrics.batchSize.observe(n));
-  const v2 = `/v2/models/${name}`;
+/** The state of one running service and its route handlers. */
+class Service {
+  readonly metrics = new ServeMetrics();
+  readonly routes: Record<string, Route>;
+  private readonly name: string;
+  private readonly v2: string;
+  private readonly limit: number;
+  private readonly maxQueue: number;
+  private readonly maxImages: number;
+  private readonly inferenceMs: number;
+  private readonly log: (line: string) => void;
+  private readonly started = Date.now();
+  private readonly unsubscribe: () => void;
+  admitted = 0;
+  closing = false;
+  private drained: (() => void) | null = null;
 
-  const predictOne = (input: ImageInput) => withTimeout(clf.predict(input), inferenceMs);
+  constructor(
+    private readonly clf: Classifier,
+    opts: ServeOptions,
+  ) {
+    this.name = opts.modelName ?? 'cifake';
+    this.v2 = `/v2/models/${this.name}`;
+    this.limit = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.maxQueue = opts.maxQueue ?? 64;
+    this.maxImages = opts.maxImagesPerRequest ?? 256;
+    this.inferenceMs = opts.inferenceTimeoutMs ?? 30_000;
+    this.log = opts.log ?? ((line: string) => console.error(line));
+    this.unsubscribe = clf.onBatch((n) => this.metrics.batchSize.observe(n));
+    this.routes = this.routeTable();
+  }
 
-  async function classify(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const body = await readBody(req, limit);
-    const type = (req.headers['content-type'] ?? '').toLowerCase();
-    if (type.startsWith('application/json')) {
+  private routeTable(): Record<string, Route> {
+    const json = (status: number, body: unknown) => (_q: http.IncomingMessage, res: http.ServerResponse) => sendJson(res, status, body);
+    return {
+      '/': { method: 'GET', handler: (_q, res) => sendBody(res, 200, 'text/html; charset=utf-8', PAGE_HTML) },
+      '/v2/health/live': { method: 'GET', handler: json(200, { live: true }) },
+      '/v2/health/ready': { method: 'GET', handler: (q, res) => (this.closing || this.clf.disposed ? json(503, { ready: false }) : json(200, { ready: true }))(q, res) },
+      [this.v2]: { method: 'GET', handler: (_q, res) => sendJson(res, 200, this.metadata()) },
+      [`${this.v2}/ready`]: { method: 'GET', handler: (_q, res) => sendJson(res, this.closing ? 503 : 200, { name: this.name, ready: !this.closing }) },
+      [`${this.v2}/infer`]: { method: 'POST', handler: (q, res) => this.infer(q, res), work: true },
+      '/classify': { method: 'POST', handler: (q, res) => this.classify(q, res), work: true },
+      '/explain': { method: 'POST', handler: (q, res, u) => this.explain(q, res, u), work: true },
+      '/metrics': { method: 'GET', handler: async (_q, res) => sendBody(res, 200, this.metrics.registry.contentType, await this.metrics.text()) },
+      '/healthz': { method: 'GET', handler: (_q, res) => sendJson(res, 200, this.health()) },
+    };
+  }
+
+  private health() {
+    const { checkpoint, ...info } = this.clf.info;
+    return { status: this.closing ? 'closing' : 'ok', uptimeSeconds: Math.round((Date.now() - this.started) / 1000), model: { ...info, checkpoint: path.basename(checkpoint) }, stats: this.clf.stats, admitted: this.admitted };
+  }
+
+  private metadata() {
+    return modelMetadata({ name: this.name, threshold: this.clf.threshold, temperature: this.clf.temperature, parameters: this.clf.info.parameters, family: this.clf.info.family });
+  }
+
+  private timed<T>(p: Promise<T>): Promise<T> {
+    return withTimeout(p, this.inferenceMs);
+  }
+
+  private async classify(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const body = await readBody(req, this.limit);
+    if ((req.headers['content-type'] ?? '').toLowerCase().startsWith('application/json')) {
       const json = parseJsonBody(body) as { images?: unknown };
       if (!json || !Array.isArray(json.images) || json.images.length === 0) throw new HttpError(400, 'JSON body: expected { "images": ["<base64 image>", ...] } with at least one image');
-      if (json.images.length > maxImages) throw new HttpError(413, `${json.images.length} images in one request; the limit is ${maxImages}`);
+      if (json.images.length > this.maxImages) throw new HttpError(413, `${json.images.length} images in one request; the limit is ${this.maxImages}`);
       const buffers = json.images.map((b, i) => {
         if (typeof b !== 'string' || b === '') throw new HttpError(400, `images[${i}]: expected a base64 string`);
         return Buffer.from(b, 'base64');
       });
-      const predictions = await withTimeout(clf.predictBatch(buffers), inferenceMs);
+      const predictions = await this.timed(this.clf.predictBatch(buffers));
       sendJson(res, 200, { predictions: predictions.map(publicPrediction) });
       return;
     }
     checkImageUpload(req, body);
-    sendJson(res, 200, publicPrediction(await predictOne(body)));
+    sendJson(res, 200, publicPrediction(await this.timed(this.clf.predict(body))));
   }
 
-  async function explain(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
+  private async explain(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
     const format = oneOf('format', url.searchParams.get('format'), ['json', 'png'] as const, 'json');
     const target = oneOf('target', url.searchParams.get('target'), TARGETS, 'pred');
     const method = oneOf('method', url.searchParams.get('method'), METHODS, 'gradcam');
     const layer = url.searchParams.get('layer') || undefined;
-    const { layers } = clf.native.description;
+    const { layers } = this.clf.native.description;
     if (layer !== undefined && !layers.includes(layer)) throw new HttpError(400, `layer: unknown layer '${layer}' (valid: ${layers.join(', ')})`);
-    const body = await readBody(req, limit);
+    const body = await readBody(req, this.limit);
     checkImageUpload(req, body);
-    const e = await withTimeout(clf.explain(body, { target, method, layer, png: format === 'png' }), inferenceMs);
+    const e = await this.timed(this.clf.explain(body, { target, method, layer, png: format === 'png' }));
     const { label, pReal, pFake } = e.prediction;
     if (format === 'png') {
-      const png = e.png ?? (await renderTriptych({ image: await clf.decode([body]), map: e.map, width: 32, height: 32, normalized: true, rawMax: e.rawMax, pReal, predicted: label === 'REAL' ? 1 : 0 }));
+      const png = e.png ?? (await renderTriptych({ image: await this.clf.decode([body]), map: e.map, width: 32, height: 32, normalized: true, rawMax: e.rawMax, pReal, predicted: label === 'REAL' ? 1 : 0 }));
       sendBody(res, 200, 'image/png', png, { 'x-cifake-label': label, 'x-cifake-p-real': String(pReal), 'x-cifake-target': e.target });
       return;
     }
     sendJson(res, 200, { label, pReal, pFake, target: e.target, layer: e.layer, layerSize: e.layerSize, method: e.method, rawMax: e.rawMax, map: summarizeMap(e.map, 32, url.searchParams.get('map') === '1') });
   }
 
-  async function infer(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const body = await readBody(req, limit);
+  private async infer(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const body = await readBody(req, this.limit);
     const type = (req.headers['content-type'] ?? 'application/json').toLowerCase();
     if (!type.startsWith('application/json')) throw new HttpError(415, `unsupported content type ${type.split(';')[0]}: the v2 infer route takes application/json tensors`);
-    const r = parseInferRequest(parseJsonBody(body), maxImages);
-    const predictions = await withTimeout(clf.predictDecoded(r.images), inferenceMs);
-    sendJson(res, 200, inferResponse(name, r.id, predictions.map((p) => p.logit), predictions.map((p) => p.pReal), predictions.map((p) => p.label), r.outputs));
+    const r = parseInferRequest(parseJsonBody(body), this.maxImages);
+    const p = await this.timed(this.clf.predictDecoded(r.images));
+    sendJson(res, 200, inferResponse(this.name, r.id, p.map((x) => x.logit), p.map((x) => x.pReal), p.map((x) => x.label), r.outputs));
   }
 
-  function metadata() {
-    return modelMetadata({ name, threshold: clf.threshold, temperature: clf.temperature, parameters: clf.info.parameters, family: clf.info.family });
-  }
-
-  type Handler = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => Promise<void> | void;
-  const routes: Record<string, { method: 'GET' | 'POST'; handler: Handler; work?: boolean }> = {
-    '/': { method: 'GET', handler: (_q, res) => sendBody(res, 200, 'text/html; charset=utf-8', PAGE_HTML) },
-    '/v2/health/live': { method: 'GET', handler: (_q, res) => sendJson(res, 200, { live: true }) },
-    '/v2/health/ready': { method: 'GET', handler: (_q, res) => (closing || clf.disposed ? sendJson(res, 503, { ready: false }) : sendJson(res, 200, { ready: true })) },
-    [v2]: { method: 'GET', handler: (_q, res) => sendJson(res, 200, metadata()) },
-    [`${v2}/ready`]: { method: 'GET', handler: (_q, res) => sendJson(res, closing ? 503 : 200, { name, ready: !closing }) },
-    [`${v2}/infer`]: { method: 'POST', handler: infer, work: true },
-    '/classify': { method: 'POST', handler: classify, work: true },
-    '/explain': { method: 'POST', handler: explain, work: true },
-    '/metrics': { method: 'GET', handler: async (_q, res) => sendBody(res, 200, metrics.registry.contentType, await metrics.text()) },
-    '/healthz': {
-      method: 'GET',
-      handler: (_q, res) => {
-        const { checkpoint, ...info } = clf.info;
-        sendJson(res, 200, { status: closing ? 'closing' : 'ok', uptimeSeconds: Math.round((Date.now() - started) / 1000), model: { ...info, checkpoint: path.basename(checkpoint) }, stats: clf.stats, admitted });
-      },
-    },
-  };
-
-  async function route(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
-    const r = routes[url.pathname];
+  async route(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
+    const r = this.routes[url.pathname];
     if (!r) {
-      if (url.pathname.startsWith('/v2/models/')) throw new HttpError(404, `unknown model '${url.pathname.split('/')[3]}' (this server serves '${name}')`);
-      throw new HttpError(404, `no route ${url.pathname} (GET /, POST /classify, POST /explain, POST ${v2}/infer, GET ${v2}, GET /metrics, GET /v2/health/live|ready)`);
+      if (url.pathname.startsWith('/v2/models/')) throw new HttpError(404, `unknown model '${url.pathname.split('/')[3]}' (this server serves '${this.name}')`);
+      throw new HttpError(404, `no route ${url.pathname} (GET /, POST /classify, POST /explain, POST ${this.v2}/infer, GET ${this.v2}, GET /metrics, GET /v2/health/live|ready)`);
     }
     if (req.method !== r.method && !(r.method === 'GET' && req.method === 'HEAD'))
       throw new HttpError(405, `${url.pathname} takes ${r.method}, not ${req.method}`, { allow: r.method === 'GET' ? 'GET, HEAD' : r.method });
-    if (clf.disposed && !ALWAYS_UP.has(url.pathname)) throw new HttpError(503, 'the model is unloaded (the service is shutting down)');
+    if (this.clf.disposed && !ALWAYS_UP.has(url.pathname)) throw new HttpError(503, 'the model is unloaded (the service is shutting down)');
     if (!r.work) return r.handler(req, res, url);
-    if (closing) throw new HttpError(503, 'the service is shutting down', { 'retry-after': '5', connection: 'close' });
-    if (admitted >= maxQueue) {
-      metrics.rejected.inc();
-      throw new HttpError(503, `server busy: ${admitted} requests in progress (limit ${maxQueue}); retry shortly`, { 'retry-after': '1' });
+    if (this.closing) throw new HttpError(503, 'the service is shutting down', { 'retry-after': '5', connection: 'close' });
+    if (this.admitted >= this.maxQueue) {
+      this.metrics.rejected.inc();
+      throw new HttpError(503, `server busy: ${this.admitted} requests in progress (limit ${this.maxQueue}); retry shortly`, { 'retry-after': '1' });
     }
-    admitted++;
-    metrics.queueDepth.set(admitted);
+    this.admitted++;
+    this.metrics.queueDepth.set(this.admitted);
     try {
       await r.handler(req, res, url);
     } finally {
-      admitted--;
-      metrics.queueDepth.set(admitted);
-      if (admitted === 0 && drained) drained();
+      this.admitted--;
+      this.metrics.queueDepth.set(this.admitted);
+      if (this.admitted === 0 && this.drained) this.drained();
     }
   }
 
-  function fail(req: http.IncomingMessage, res: http.ServerResponse, url: URL, e: unknown): number {
-    const err = e as Error & { code?: string };
-    let status: number, message: string, headers: Record<string, string> = {};
-    if (e instanceof HttpError) ({ status, message, headers } = e);
-    else if (err?.code === 'ERR_CIFAKE_INPUT' && (e as { kind?: string }).kind === 'too-large') {
-      // The header declares more pixels than the classifier accepts (its maxPixels): refused before decoding.
-      status = 413;
-      message = `image too large: ${err.message.replace(/^input\[\d+\] \(\d+ bytes\): /, '')}`;
-    } else if (err?.code === 'ERR_CIFAKE_INPUT') {
-      status = 400;
-      message = `not a readable image (JPEG, PNG or WebP expected): ${err.message.replace(/^input\[\d+\] \(\d+ bytes\): /, '')}`;
-    } else if (/disposed/.test(err?.message ?? '')) {
-      status = 503;
-      message = 'the model is unloaded (the service is shutting down)';
-    } else {
-      status = 500;
-      message = 'internal error';
-      log(`${req.method} ${url.pathname}: ${err?.stack ?? String(e)}`);
-    }
-    metrics.errors.inc({ kind: status >= 500 ? String(status) : 'client' });
-    if (status !== 500) log(`${req.method} ${url.pathname}: ${status} ${message}`);
+  /** Answers a failed request with its status and JSON error; returns the status. */
+  fail(req: http.IncomingMessage, res: http.ServerResponse, url: URL, e: unknown): number {
+    const { status, message, headers } = errorReply(e);
+    if (status === 500) this.log(`${req.method} ${url.pathname}: ${(e as Error)?.stack ?? String(e)}`);
+    else this.log(`${req.method} ${url.pathname}: ${status} ${message}`);
+    this.metrics.errors.inc({ kind: status >= 500 ? String(status) : 'client' });
     if (res.headersSent) {
       res.destroy();
       return status;
@@ -255,7 +235,7 @@ export function createServer(clf: Classifier, opts: ServeOptions = {}): CifakeSe
     return status;
   }
 
-  const handler: http.RequestListener = (req, res) => {
+  readonly handle: http.RequestListener = (req, res) => {
     const t0 = process.hrtime.bigint();
     let url: URL;
     try {
@@ -263,26 +243,48 @@ export function createServer(clf: Classifier, opts: ServeOptions = {}): CifakeSe
     } catch {
       url = new URL('http://localhost/');
     }
-    const known = routes[url.pathname] ? url.pathname : url.pathname.startsWith('/v2/models/') ? '/v2/models/*' : 'other';
+    const known = this.routes[url.pathname] ? url.pathname : url.pathname.startsWith('/v2/models/') ? '/v2/models/*' : 'other';
     const done = (status: number) => {
-      metrics.requests.inc({ route: known, status: String(status) });
-      metrics.latency.observe({ route: known }, Number(process.hrtime.bigint() - t0) / 1e9);
+      this.metrics.requests.inc({ route: known, status: String(status) });
+      this.metrics.latency.observe({ route: known }, Number(process.hrtime.bigint() - t0) / 1e9);
     };
-    route(req, res, url).then(
+    this.route(req, res, url).then(
       () => done(res.statusCode),
-      (e: unknown) => done(fail(req, res, url, e)),
+      (e: unknown) => done(this.fail(req, res, url, e)),
     );
   };
 
+  /** Resolves once no admitted request is left. */
+  idle(): Promise<void> {
+    this.closing = true;
+    this.unsubscribe();
+    return this.admitted === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.drained = resolve));
+  }
+}
+
+/** Status, message and headers for an error a route threw. */
+function errorReply(e: unknown): { status: number; message: string; headers: Record<string, string> } {
+  const err = e as Error & { code?: string; kind?: string };
+  if (e instanceof HttpError) return { status: e.status, message: e.message, headers: e.headers };
+  const detail = () => err.message.replace(/^input\[\d+\] \(\d+ bytes\): /, '');
+  // The header declares more pixels than the classifier accepts (its maxPixels): refused before decoding.
+  if (err?.code === 'ERR_CIFAKE_INPUT' && err.kind === 'too-large') return { status: 413, message: `image too large: ${detail()}`, headers: {} };
+  if (err?.code === 'ERR_CIFAKE_INPUT') return { status: 400, message: `not a readable image (JPEG, PNG or WebP expected): ${detail()}`, headers: {} };
+  if (/disposed/.test(err?.message ?? '')) return { status: 503, message: 'the model is unloaded (the service is shutting down)', headers: {} };
+  return { status: 500, message: 'internal error', headers: {} };
+}
+
+export function createServer(clf: Classifier, opts: ServeOptions = {}): CifakeServer {
+  const service = new Service(clf, opts);
+  const requestTimeout = opts.requestTimeoutMs ?? 30_000;
   // Node answers a request that is still incomplete after requestTimeout with a bare 408 and closes it.
   const server = http.createServer(
     { requestTimeout, headersTimeout: Math.min(requestTimeout, 10_000), connectionsCheckingInterval: Math.max(50, Math.min(30_000, requestTimeout / 10)) },
-    handler,
+    service.handle,
   );
-
   return {
     server,
-    metrics,
+    metrics: service.metrics,
     listen(port = 0, host = '127.0.0.1') {
       return new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -294,9 +296,7 @@ export function createServer(clf: Classifier, opts: ServeOptions = {}): CifakeSe
       });
     },
     close(graceMs = 10_000) {
-      closing = true;
-      unsubscribe();
-      const idle = admitted === 0 ? Promise.resolve() : new Promise<void>((resolve) => (drained = resolve));
+      const idle = service.idle();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const grace = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
