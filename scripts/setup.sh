@@ -48,6 +48,9 @@ if command -v dpkg >/dev/null 2>&1 && dpkg -s libtorch-dev >/dev/null 2>&1 && ! 
 fi
 if [ ${#pkgs[@]} -gt 0 ]; then apt_install "${pkgs[@]}"; fi
 
+# onnxruntime-node (a devDependency, for the ONNX export tests) would download CUDA binaries from
+# outside the npm registry in its install script where npm runs dependency scripts: skip that.
+export ONNXRUNTIME_NODE_INSTALL=skip
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 else
