@@ -1,6 +1,8 @@
 #include "checkpoint.h"
 
 #include <algorithm>
+#include <fstream>
+#include <iterator>
 #include <cstdio>
 #include <cstring>
 #include <sstream>
@@ -132,8 +134,61 @@ void save_checkpoint(const std::string& path, const std::string& meta, const tor
   write_atomically(archive, path);
 }
 
+// Checks the CRC-32 of every record of the zip container against its central-directory entry before
+// the TorchScript importer parses any of it: libtorch's miniz is built without CRC checks, and the
+// importer can crash on corrupt code records (found by test/native-fuzz.test.ts). Checkpoints are
+// stored uncompressed; an archive with ZIP64 fields is left to libtorch's own checks.
+static uint32_t crc32_of(const uint8_t* p, size_t n) {
+  static const std::vector<uint32_t> table = [] {
+    std::vector<uint32_t> t(256);
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  uint32_t c = 0xFFFFFFFFu;
+  for (size_t i = 0; i < n; ++i) c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+  return c ^ 0xFFFFFFFFu;
+}
+
+static void verify_container(const std::string& path) {
+  auto fail = [&](const std::string& why) {
+    throw std::runtime_error(path + ": not a readable cifake-torch checkpoint (truncated, corrupt or another format): " + why);
+  };
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("cannot open the file");
+  std::vector<uint8_t> f((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto u16 = [&](size_t at) -> uint32_t { return at + 2 <= f.size() ? f[at] | (f[at + 1] << 8) : 0; };
+  auto u32 = [&](size_t at) -> uint32_t { return at + 4 <= f.size() ? u16(at) | (u16(at + 2) << 16) : 0; };
+  if (f.size() < 22) fail("too short for a zip archive");
+  size_t eocd = f.size() - 22;
+  const size_t stop = f.size() > 22 + 65535 ? f.size() - 22 - 65535 : 0;
+  while (u32(eocd) != 0x06054b50u) {
+    if (eocd == stop) fail("no zip end record");
+    --eocd;
+  }
+  const uint32_t entries = u16(eocd + 10), cd_offset = u32(eocd + 16);
+  if (entries == 0xFFFF || cd_offset == 0xFFFFFFFFu) return;  // ZIP64
+  size_t at = cd_offset;
+  for (uint32_t i = 0; i < entries; ++i) {
+    if (u32(at) != 0x02014b50u) fail("bad central directory entry " + std::to_string(i));
+    const uint32_t method = u16(at + 10), crc = u32(at + 16), csize = u32(at + 20), usize = u32(at + 24);
+    const uint32_t n = u16(at + 28), e = u16(at + 30), c = u16(at + 32), local = u32(at + 42);
+    if (csize == 0xFFFFFFFFu || usize == 0xFFFFFFFFu || local == 0xFFFFFFFFu) return;  // ZIP64
+    if (method != 0 || csize != usize) fail("compressed record " + std::to_string(i));
+    if (u32(local) != 0x04034b50u) fail("bad local header of record " + std::to_string(i));
+    const size_t data = size_t(local) + 30 + u16(local + 26) + u16(local + 28);
+    if (data + csize > f.size()) fail("record " + std::to_string(i) + " runs past the end of the file");
+    if (crc32_of(f.data() + data, csize) != crc) fail("CRC-32 mismatch in record " + std::to_string(i));
+    at += 46 + n + e + c;
+  }
+}
+
 void open_checkpoint(const std::string& path, const torch::Device& device, OpenCheckpoint& out) {
   auto& archive = out.archive;
+  verify_container(path);
   try {
     archive.load_from(path, device);
   } catch (const c10::Error& e) {

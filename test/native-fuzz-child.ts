@@ -37,8 +37,11 @@ let calls = 0;
 let threw = 0;
 const nonErrors: string[] = [];
 
+const TRACE = process.env.CIFAKE_FUZZ_TRACE === '1';
+
 async function attempt(name: string, f: () => unknown): Promise<void> {
   calls++;
+  if (TRACE) process.stderr.write(`${name}\n`); // which call a crash happened in
   try {
     const r = f();
     if (r instanceof Promise) await r;
@@ -72,6 +75,7 @@ async function fuzzSession(): Promise<void> {
     ['save', ['/nonexistent-dir/x.pt', '{}']],
     ['load', ['/nonexistent-dir/x.pt', { optimizer: true }]],
     ['state', []],
+    ['setState', [{}]],
     ['describe', []],
     ['cancel', []],
     ['attachGroup', [null]],
@@ -140,6 +144,7 @@ async function fuzzCheckpoints(file: string, seeds: number): Promise<{ refused: 
     for (let j = 0; j < k; j++) bad[Math.floor(rand() * bad.length)] = Math.floor(rand() * 256);
     fs.writeFileSync(out, bad);
     calls++;
+    if (TRACE) process.stderr.write(`checkpoint seed ${seed}\n`);
     try {
       native.readCheckpointMeta(out);
       await s.load(out);
@@ -166,6 +171,7 @@ async function main(): Promise<void> {
   await fuzzFunctions();
   const checkpoints = await fuzzCheckpoints(ckpt, seeds);
   process.stdout.write(`${JSON.stringify({ calls, threw, nonErrors, checkpoints })}\n`);
+  if (TRACE) process.stderr.write('done: exiting\n');
 }
 
 void main().catch((e) => {
