@@ -10,7 +10,7 @@
 // On a shared or busy CPU, libtorch's OpenMP threads spin-wait: try --threads 1 or
 // OMP_WAIT_POLICY=PASSIVE (several times the throughput when the cores are oversubscribed).
 //
-// Without a model, a small 'paper-cnn' model is trained for 1 epoch on generated images (about a
+// Without a model, a small model of the default family (hoc) is trained for 1 epoch on generated images (about a
 // minute on 2 cores). Prints a markdown table.
 import autocannon from 'autocannon';
 import fs from 'node:fs';
@@ -28,7 +28,7 @@ const mb = (bytes: number) => bytes / 2 ** 20;
 
 async function tinyModel(dir: string): Promise<string> {
   const data = path.join(dir, 'data');
-  console.error('no model given: generating 2 x 300 images and training paper-cnn for 1 epoch...');
+  console.error('no model given: generating 2 x 300 images and training the default (hoc) model for 1 epoch...');
   await synthesize(data, { trainPerClass: 300, testPerClass: 50 });
   const r = await train({ data, epochs: 1, outDir: path.join(dir, 'runs'), name: 'bench' });
   console.error(`trained: ${r.runDir} (val accuracy ${r.metrics.val.accuracy.toFixed(3)})`);
