@@ -359,20 +359,10 @@ export class Classifier {
     if (batch.length === 0) return;
     const images = new Uint8Array(batch.length * IMAGE_BYTES);
     batch.forEach((p, i) => images.set(p.image, i * IMAGE_BYTES));
-    let call: Promise<Float32Array>;
-    try {
-      call = this.native.predictLogits(images, this.maxBatch);
-    } catch (e) {
-      for (const p of batch) p.reject(e as Error);
-      return;
-    }
     this.batchRunning = true;
-    this.counters.nativeCalls++;
     this.counters.largestBatch = Math.max(this.counters.largestBatch, batch.length);
-    call.then(
+    this.forward(images).then(
       (logits) => {
-        this.counters.images += batch.length;
-        for (const l of this.batchListeners) l(batch.length);
         batch.forEach((p, i) => p.resolve(this.toPrediction(logits[i])));
       },
       (e: Error) => batch.forEach((p) => p.reject(e)),

@@ -6,7 +6,7 @@
  * Everything here is fitted on validation and only applied to test: a temperature or threshold
  * chosen on the test split would make the test figures optimistic.
  */
-import { rocCurve, type Labels, type Scores } from '../metrics';
+import { rocCurve, sigmoid, type Labels, type Scores } from '../metrics';
 
 export interface ReliabilityBin {
   /** confidence interval [lo, hi) of the bin (the last bin includes 1) */
@@ -60,6 +60,11 @@ export function calibrationReport(probs: Scores, labels: Labels, bins = 15): Cal
     out.push({ lo: b / bins, hi: (b + 1) / bins, count: k, confidence, accuracy });
   }
   return { ece: n ? ece : NaN, mce: n ? mce : NaN, bins: out };
+}
+
+/** P(REAL) = sigmoid(logit / temperature) of each logit. */
+export function temperedProbs(logits: Scores, temperature: number): Float64Array {
+  return sigmoid(Float64Array.from(logits as ArrayLike<number>, (z) => z / temperature));
 }
 
 /** Mean BCE of sigmoid(logit / t) against the labels (numerically stable form). */

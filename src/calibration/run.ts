@@ -10,7 +10,7 @@ import { computeMetrics } from '../metrics';
 import { CifakeModel } from '../model';
 import { readRunScores, type SplitScores } from '../report/scores';
 import { resolveCheckpoint, RUN_FILES, writeRunCalibration } from '../run';
-import { calibrationReport, fitTemperature, youdenThreshold, type CalibrationReport } from './index';
+import { calibrationReport, fitTemperature, temperedProbs, youdenThreshold, type CalibrationReport } from './index';
 
 /** What a checkpoint's meta carries under `calibration` (all fitted on validation). */
 export interface StoredCalibration {
@@ -39,10 +39,15 @@ export interface RunCalibration extends StoredCalibration {
   test: SplitCalibration | null;
 }
 
+/** The split's logits, or the logits of its P(REAL) where the file held only probabilities. */
+function logitsOf(s: SplitScores): Float64Array {
+  return s.logits ?? Float64Array.from(s.pReal, (p) => Math.log(Math.max(1e-12, p) / Math.max(1e-12, 1 - p)));
+}
+
 function splitCalibration(s: SplitScores, temperature: number, threshold: number): SplitCalibration {
-  const logits = s.logits ?? Float64Array.from(s.pReal, (p) => Math.log(Math.max(1e-12, p) / Math.max(1e-12, 1 - p)));
-  const before = Float64Array.from(logits, (z) => 1 / (1 + Math.exp(-z)));
-  const after = Float64Array.from(logits, (z) => 1 / (1 + Math.exp(-z / temperature)));
+  const logits = logitsOf(s);
+  const before = temperedProbs(logits, 1);
+  const after = temperedProbs(logits, temperature);
   const rb = calibrationReport(before, s.labels), ra = calibrationReport(after, s.labels);
   return {
     n: s.labels.length,
@@ -62,10 +67,9 @@ export async function calibrateRun(runDir: string): Promise<RunCalibration> {
   const { scores, problems } = readRunScores(runDir);
   const val = scores.val;
   if (!val) throw new Error(`${runDir}: no validation scores to calibrate on (${RUN_FILES.scores('val')})${problems.length ? `: ${problems.join('; ')}` : ''}`);
-  const logits = val.logits ?? Float64Array.from(val.pReal, (p) => Math.log(Math.max(1e-12, p) / Math.max(1e-12, 1 - p)));
+  const logits = logitsOf(val);
   const temperature = fitTemperature(logits, val.labels);
-  const tempered = Float64Array.from(logits, (z) => 1 / (1 + Math.exp(-z / temperature)));
-  const { threshold } = youdenThreshold(tempered, val.labels);
+  const { threshold } = youdenThreshold(temperedProbs(logits, temperature), val.labels);
   const stored: StoredCalibration = { temperature, youdenThreshold: threshold, fittedOn: 'val' };
   const checkpoint = resolveCheckpoint(runDir);
   const result: RunCalibration = {

@@ -5,7 +5,7 @@
  * of mild variants (the share of images whose label changes under JPEG 90, a 1-px shift or a
  * mirror).
  */
-import { calibrationReport } from '../calibration';
+import { calibrationReport, temperedProbs } from '../calibration';
 import { computeMetrics, type Labels } from '../metrics';
 import { MILD_SUITE, parsePerturbation, perturbImages, type Perturbation } from './perturb';
 
@@ -60,12 +60,6 @@ export interface RobustnessOptions extends OperatingPoint {
   onRow?: (row: RobustnessRow) => void;
 }
 
-function probsOf(logits: Float32Array, temperature: number): Float64Array {
-  const p = new Float64Array(logits.length);
-  for (let i = 0; i < logits.length; i++) p[i] = 1 / (1 + Math.exp(-logits[i] / temperature));
-  return p;
-}
-
 function rowOf(name: string, perturbation: Perturbation | null, probs: Float64Array, labels: Labels, clean: Uint8Array | null, threshold: number): RobustnessRow {
   const m = computeMetrics(probs, labels, { threshold });
   let flipped = 0, mean = 0;
@@ -97,12 +91,12 @@ export async function evaluateRobustness(model: LogitModel, images: Uint8Array, 
   const threshold = options.threshold ?? 0.5, temperature = options.temperature ?? 1, seed = options.seed ?? 0;
   if (!(temperature > 0)) throw new RangeError(`robustness: temperature must be > 0, got ${temperature}`);
   const perturbations = options.suite.map((s) => (typeof s === 'string' ? parsePerturbation(s) : s));
-  const cleanProbs = probsOf(await model.predictLogits(images), temperature);
+  const cleanProbs = temperedProbs(await model.predictLogits(images), temperature);
   const clean = predictionsOf(cleanProbs, threshold);
   const rows = [rowOf('clean', null, cleanProbs, labels, clean, threshold)];
   options.onRow?.(rows[0]);
   for (const p of perturbations) {
-    const probs = probsOf(await model.predictLogits(await perturbImages(images, p, { seed })), temperature);
+    const probs = temperedProbs(await model.predictLogits(await perturbImages(images, p, { seed })), temperature);
     const row = rowOf(p.spec, p, probs, labels, clean, threshold);
     rows.push(row);
     options.onRow?.(row);
@@ -121,7 +115,7 @@ export async function flipConsistency(
   const threshold = options.threshold ?? 0.5, temperature = options.temperature ?? 1;
   const unstable = new Uint8Array(clean.length);
   for (const v of variants) {
-    const probs = probsOf(await model.predictLogits(await perturbImages(images, v, { seed: options.seed ?? 0 })), temperature);
+    const probs = temperedProbs(await model.predictLogits(await perturbImages(images, v, { seed: options.seed ?? 0 })), temperature);
     for (let i = 0; i < probs.length; i++) if ((probs[i] >= threshold ? 1 : 0) !== clean[i]) unstable[i] = 1;
   }
   const count = unstable.reduce((a, v) => a + v, 0);
