@@ -8,12 +8,14 @@ import sharp from 'sharp';
 
 import { reportCommand } from '../bin/commands/report';
 import { synthesize } from '../src/data/synth';
-import { readLeaderboard, renderChart, scoreFileNames, thinCurve, writeReport, type ReportResult } from '../src/report';
+import { readLeaderboard, renderChart, robustnessSpec, scoreFileNames, thinCurve, writeReport, type ReportResult } from '../src/report';
+import { runRobustness } from '../src/robustness/run';
 import { train } from '../src/train/fit';
 import { useChromium } from './browser-helpers';
 import { TEST_THREADS } from './helpers';
 
-const RUN_CHARTS = ['learning-curves', 'confusion', 'roc', 'per-class', 'scores'];
+// a finished run is calibrated at the end of training, so it has a reliability diagram too
+const RUN_CHARTS = ['learning-curves', 'confusion', 'roc', 'per-class', 'scores', 'reliability'];
 
 /** Share of pixels that are not (near) white: a chart that drew nothing is ~0. */
 async function inkShare(png: Buffer | string): Promise<number> {
@@ -52,10 +54,12 @@ describe('report', function () {
   let tmp: string;
   let runDir: string;
   let sweepDir: string;
+  let dataRoot: string;
 
   before(async function () {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cifake-report-'));
     const { root } = await synthesize(path.join(tmp, 'data'), { trainPerClass: 50, testPerClass: 30, seed: 7 });
+    dataRoot = root;
     const result = await train({
       data: root,
       model: { family: 'lightweight', convFilters: [8, 16], dense: [16] },
@@ -157,7 +161,7 @@ describe('report', function () {
     expect(r.notes.filter((n) => /Grad-CAM/.test(n))).to.deep.equal([]);
     const html = fs.readFileSync(out, 'utf8');
     expectSelfContained(html);
-    for (const text of ['Learning curves', 'Confusion matrix', 'ROC curve', 'Grad-CAM at', 'centre quarter', 'Configuration', 'skipped', 'Timing', 'Versions', 'lightweight', 'test accuracy'])
+    for (const text of ['Learning curves', 'Confusion matrix', 'ROC curve', 'Grad-CAM at', 'centre quarter', 'Configuration', 'skipped', 'Timing', 'Versions', 'lightweight', 'test accuracy', 'Calibration', 'ECE before', 'Youden threshold'])
       expect(html, text).to.include(text);
     // second report: the scores come from the run directory, default output inside it
     const again = await writeReport(runDir, { device: 'cpu', threads: TEST_THREADS });
@@ -181,6 +185,26 @@ describe('report', function () {
     expect(without.gradcam).to.deep.equal([]);
     expect(without.notes.some((n) => /no Grad-CAM figures/.test(n))).to.equal(true);
     expect(fs.existsSync(dir)).to.equal(false);
+  });
+
+  it('charts the robustness.json of `cifake robustness` (AUROC vs strength per perturbation) and tables every row', async () => {
+    const cal = JSON.parse(fs.readFileSync(path.join(runDir, 'calibration.json'), 'utf8'));
+    const r0 = await runRobustness(runDir, { data: dataRoot, suite: ['jpeg:75', 'jpeg:30', 'blur:1', 'hflip', 'resize:16+jpeg:75'], device: 'cpu', threads: TEST_THREADS });
+    expect(r0.savedTo).to.equal(path.join(runDir, 'robustness.json'));
+    expect(r0.temperature).to.equal(cal.temperature); // the run's fitted temperature is applied
+    try {
+      const r = await writeReport(runDir, { out: path.join(tmp, 'robust', 'report.html'), computeScores: false, gradcam: false });
+      await expectFigures(r, [...RUN_CHARTS, 'robustness']);
+      const html = fs.readFileSync(r.html, 'utf8');
+      for (const spec of ['jpeg:30', 'blur:1', 'hflip', 'resize:16+jpeg:75']) expect(html, spec).to.include(`<code>${spec}</code>`);
+      expect(html).to.match(/Flip-consistency: \d+\.\d+%/);
+      // the chart draws the single-step perturbations that have a strength: jpeg (2 points) and blur
+      const spec = robustnessSpec(r0.rows) as unknown as { data: { values: { perturbation: string }[] } };
+      expect(spec.data.values.map((v) => v.perturbation)).to.deep.equal(['jpeg:75', 'jpeg:30', 'blur:1']);
+      expect(() => robustnessSpec(r0.rows.filter((x) => x.family === 'clean' || x.family === 'hflip'))).to.throw(/no single-step perturbation/);
+    } finally {
+      fs.rmSync(path.join(runDir, 'robustness.json'));
+    }
   });
 
   it('reports a run without metrics.json (still training) from its history', async () => {

@@ -151,9 +151,14 @@ describe('robustness', function () {
       expect(report.rows.map((x: { perturbation: string }) => x.perturbation)).to.deep.equal(['clean', 'jpeg:50', 'resize:16+jpeg:75']);
       expect(report.rows[0].n).to.equal(20);
       expect(JSON.parse(fs.readFileSync(out, 'utf8')).rows).to.have.length(3);
+      // a run directory keeps its last split evaluation for the report; a one-label folder does not replace it
+      const saved = path.join(tmp, 'runs', 'tiny', 'robustness.json');
+      expect(report.savedTo).to.equal(saved);
+      expect(JSON.parse(fs.readFileSync(saved, 'utf8')).rows).to.deep.equal(report.rows);
       const folder = cli(['robustness', '--model', path.join(tmp, 'runs', 'tiny'), '--data', path.join(data, 'test', 'REAL'), '--label', 'REAL', '--perturb', 'jpeg:75', '--device', 'cpu']);
       expect(folder.status, folder.stderr).to.equal(0);
       expect(folder.stdout).to.match(/of these REAL images are called FAKE/);
+      expect(JSON.parse(fs.readFileSync(saved, 'utf8')).split).to.equal('test');
       const bad = cli(['robustness', '--model', path.join(tmp, 'runs', 'tiny'), '--data', data, '--perturb', 'jpeg:0']);
       expect(bad.status).to.equal(2);
       expect(bad.stderr).to.match(/invalid 'jpeg:0'/);

@@ -52,7 +52,7 @@ export function robustnessCommand(): Command {
     .option('--perturb <specs>', `comma-separated perturbations, repeatable (default suite: ${DEFAULT_SUITE.join(', ')})`, specList)
     .option('--limit <n>', 'at most N images per class (seeded choice)', positiveInt('--limit'))
     .option('--seed <n>', 'seed of the random perturbations and of --limit', nonNegativeInt('--seed'), 0)
-    .option('--threshold <x>', 'decision threshold on P(REAL) (default: the run\'s calibrated one, else its config)', unit('--threshold'))
+    .option('--threshold <x>', 'decision threshold on P(REAL) (default: the run\'s config, 0.5 unless trained otherwise)', unit('--threshold'))
     .option('--temperature <t>', 'logit temperature (default: the run\'s fitted one, else 1)', positive('--temperature'))
     .option('--resize', 'resize images that are not 32x32 (default with --label)')
     .option('--cache-dir <dir>', 'decoded-data cache (default ~/.cache/cifake-torch)')
@@ -89,6 +89,7 @@ export function robustnessCommand(): Command {
         const wrong = 1 - clean.accuracy;
         lines.push(`\n${(wrong * 100).toFixed(2)}% of these ${r.label} images are called ${r.label === 'REAL' ? 'FAKE' : 'REAL'} (clean)`);
       }
+      if (r.savedTo) lines.push(`saved to ${r.savedTo} (charted by cifake report)`);
       if (r.skipped.length) lines.push(`skipped ${r.skipped.length} unreadable image(s): ${r.skipped.slice(0, 5).map((s) => s.name).join(', ')}`);
       process.stdout.write(`${lines.join('\n')}\n`);
     });

@@ -361,3 +361,94 @@ export function sweepSpec(points: SweepPoint[], opts: { accuracyOf: string }): C
     ],
   } as unknown as ChartSpec;
 }
+
+/** One bin of a reliability diagram (src/calibration's ReliabilityBin). */
+export interface ReliabilityPoint {
+  lo: number;
+  hi: number;
+  count: number;
+  confidence: number;
+  accuracy: number;
+}
+
+/**
+ * Reliability diagram: accuracy against confidence per non-empty bin, before and after temperature
+ * scaling, on the identity line (a calibrated model lies on it); point size is the bin's count.
+ */
+export function reliabilitySpec(series: { label: string; bins: ReliabilityPoint[] }[], opts: { split: string }): ChartSpec {
+  const rows = series.flatMap((s) => s.bins.filter((b) => b.count > 0 && finite(b.confidence) && finite(b.accuracy)).map((b) => ({ ...b, series: s.label })));
+  if (rows.length === 0) throw new RangeError('reliabilitySpec: no non-empty bins');
+  const lo = Math.max(0, Math.floor(Math.min(...rows.map((r) => Math.min(r.confidence, r.accuracy))) * 10) / 10);
+  const axis = (title: string) => ({ type: 'quantitative', title, scale: { domain: [lo, 1], nice: false }, axis: { format: '.1f', tickCount: 5 } });
+  const color = { field: 'series', type: 'nominal', title: null, scale: { domain: series.map((s) => s.label), range: [COLORS.marker, COLORS.test] }, legend: { orient: 'bottom-right', labelLimit: 260 } };
+  return {
+    title: { text: `Reliability (${opts.split})`, subtitle: 'accuracy vs confidence of the predicted class per bin; on the diagonal = calibrated' },
+    width: 300,
+    height: 300,
+    layer: [
+      {
+        data: { values: [{ x: lo, y: lo }, { x: 1, y: 1 }] },
+        mark: { type: 'line', color: '#aaaaaa', strokeDash: [4, 4], strokeWidth: 1 },
+        encoding: { x: { ...axis('confidence'), field: 'x' }, y: { ...axis('accuracy'), field: 'y' } },
+      },
+      {
+        data: { values: rows },
+        mark: { type: 'line', point: false, strokeWidth: 1.5 },
+        encoding: { x: { field: 'confidence', type: 'quantitative' }, y: { field: 'accuracy', type: 'quantitative' }, color },
+      },
+      {
+        data: { values: rows },
+        mark: { type: 'point', filled: true, opacity: 0.85 },
+        encoding: {
+          x: { field: 'confidence', type: 'quantitative' },
+          y: { field: 'accuracy', type: 'quantitative' },
+          size: { field: 'count', type: 'quantitative', title: 'images', scale: { type: 'sqrt', range: [15, 300] }, legend: null },
+          color,
+        },
+      },
+    ],
+  } as unknown as ChartSpec;
+}
+
+/** One row of a robustness report the chart needs. */
+export interface RobustnessPoint {
+  perturbation: string;
+  family: string;
+  strength: number | null;
+  rocAuc: number | null;
+  accuracy: number;
+}
+
+/**
+ * AUROC against strength, one small panel (and line) per single-step perturbation with a strength;
+ * the dashed rule is the clean AUROC. Compositions and strength-less ones (hflip) are left to the table.
+ */
+export function robustnessSpec(rows: RobustnessPoint[]): ChartSpec {
+  const clean = rows.find((r) => r.family === 'clean');
+  const points = rows.filter((r) => r.family !== 'clean' && !r.perturbation.includes('+') && finite(r.strength) && finite(r.rocAuc));
+  if (points.length === 0) throw new RangeError('robustnessSpec: no single-step perturbation with a strength and an AUROC');
+  const families = [...new Set(points.map((p) => p.family))];
+  const minAuc = Math.min(...points.map((p) => p.rocAuc as number), clean && finite(clean.rocAuc) ? clean.rocAuc : 1);
+  const lo = Math.max(0, Math.floor(minAuc * 20) / 20);
+  const layers: object[] = [
+    {
+      mark: { type: 'line', point: { filled: true, size: 40 }, strokeWidth: 2 },
+      encoding: {
+        x: { field: 'strength', type: 'quantitative', title: null, scale: { zero: false, nice: false, padding: 8 }, axis: { tickCount: 4 } },
+        y: { field: 'rocAuc', type: 'quantitative', title: 'AUROC', scale: { domain: [lo, 1], nice: false }, axis: { format: '.2f', tickCount: 5 } },
+        color: { field: 'family', type: 'nominal', legend: null, scale: { domain: families, scheme: 'tableau10' } },
+        order: { field: 'strength', type: 'quantitative' },
+      },
+    },
+  ];
+  if (clean && finite(clean.rocAuc)) layers.push({ mark: { type: 'rule', color: COLORS.marker, strokeDash: [4, 3] }, encoding: { y: { datum: clean.rocAuc, type: 'quantitative' } } });
+  return {
+    title: { text: 'AUROC under perturbations', subtitle: `one panel per perturbation, x = its strength${clean && finite(clean.rocAuc) ? `; dashed: clean AUROC ${(clean.rocAuc as number).toFixed(4)}` : ''}` },
+    data: { values: points },
+    facet: { field: 'family', type: 'nominal', title: null, sort: families, header: { labelFontSize: 11, labelPadding: 2 } },
+    columns: Math.min(4, families.length),
+    spacing: 10,
+    resolve: { scale: { x: 'independent' } },
+    spec: { width: 150, height: 110, layer: layers },
+  } as unknown as ChartSpec;
+}

@@ -6,8 +6,8 @@
 export { writeReport } from './report';
 export { findGradcamImages } from './gradcam';
 export type { ReportFigure, ReportOptions, ReportResult, RunSummary } from './report';
-export { confusionSpec, learningCurvesSpec, perClassSpec, rocSpec, scoreHistogramSpec, sweepSpec, thinCurve } from './charts';
-export type { CurvePoint, LearningCurveOptions, RocSeries, SweepPoint } from './charts';
+export { confusionSpec, learningCurvesSpec, perClassSpec, reliabilitySpec, robustnessSpec, rocSpec, scoreHistogramSpec, sweepSpec, thinCurve } from './charts';
+export type { CurvePoint, LearningCurveOptions, ReliabilityPoint, RobustnessPoint, RocSeries, SweepPoint } from './charts';
 export { renderChart, chartVersions, CHART_FONT } from './render';
 export type { ChartSpec, RenderedChart } from './render';
 export { computeRunScores, readRunScores, RunAssets, scoreFileNames, SCORE_SPLITS } from './scores';

@@ -11,10 +11,12 @@ import type { DatasetSummary } from '../data';
 import { computeMetrics, rocAuc, rocCurve, type MetricsReport } from '../metrics';
 import { CifakeModel } from '../model';
 import type { EpochLog } from '../train/fit';
-import { endCheckpoint, GRADCAM_DIR, gradcamFolderFiles, readHistory, readRunConfig, readRunDataSummary, readRunSummary, RUN_FILES, type RunDataSummary, type RunSummary } from '../run';
+import { endCheckpoint, GRADCAM_DIR, gradcamFolderFiles, readHistory, readRunCalibration, readRunConfig, readRunDataSummary, readRunRobustness, readRunSummary, RUN_FILES, type RunDataSummary, type RunSummary } from '../run';
+import type { RunCalibration } from '../calibration/run';
+import type { RobustnessRunResult } from '../robustness/run';
 import { readJsonIfExists, writeFileAtomic } from '../util/json-file';
 import { packageVersion } from '../version';
-import { confusionSpec, learningCurvesSpec, perClassSpec, rocSpec, scoreHistogramSpec, sweepSpec, type RocSeries } from './charts';
+import { confusionSpec, learningCurvesSpec, perClassSpec, reliabilitySpec, robustnessSpec, rocSpec, scoreHistogramSpec, sweepSpec, type RocSeries } from './charts';
 import { dataUri, el, fmtNumber, fmtPercent, fmtSeconds, h, kvTable, page, raw, table, type Html } from './html';
 import { chartVersions, renderChart, type ChartSpec } from './render';
 import { explainRun, findGradcamImages, gradcamSection } from './gradcam';
@@ -232,6 +234,25 @@ function runCharts(v: RunView): PendingFigure[] {
     const s = scores[histSplit] as SplitScores;
     pending.push({ id: 'scores', title: 'Score histogram', spec: scoreHistogramSpec(s.pReal, s.labels, { split: SPLIT_LABEL[histSplit], threshold }) });
   }
+  const cal = v.calibration;
+  const calSplit = cal?.test ? 'test' : cal?.val ? 'val' : null;
+  if (cal && calSplit) {
+    const c = cal[calSplit]!;
+    pending.push({
+      id: 'reliability',
+      title: 'Reliability diagram',
+      caption: `ECE (15 bins) ${c.eceBefore.toFixed(4)} before, ${c.eceAfter.toFixed(4)} after temperature ${cal.temperature.toFixed(3)} (fitted on validation).`,
+      spec: reliabilitySpec(
+        [
+          { label: `logits as trained (ECE ${c.eceBefore.toFixed(4)})`, bins: c.reliabilityBefore },
+          { label: `temperature ${cal.temperature.toFixed(3)} (ECE ${c.eceAfter.toFixed(4)})`, bins: c.reliabilityAfter },
+        ],
+        { split: SPLIT_LABEL[calSplit] },
+      ),
+    });
+  }
+  if (v.robustness?.rows.some((r) => r.family !== 'clean' && r.strength !== null && r.rocAuc !== null && !r.perturbation.includes('+')))
+    pending.push({ id: 'robustness', title: 'AUROC under perturbations', spec: robustnessSpec(v.robustness.rows) });
   return pending;
 }
 
@@ -273,7 +294,9 @@ async function runReport(runDir: string, out: string, opts: ReportOptions): Prom
     const metricsOf = splitMetrics(summary, scores, threshold, notes);
     const primary: ScoreSplit | null = metricsOf.test ? 'test' : metricsOf.val ? 'val' : null;
     const bestEpoch = summary?.bestEpoch ?? history.at(-1)?.bestEpoch ?? null;
-    const view: RunView = { runDir, config, history, summary, dataSummary, testSummary, metricsOf, scores, primary, threshold, bestEpoch, notes, trainedWith: null, checkpointName: null };
+    const calibration = readOptional(() => readRunCalibration<RunCalibration>(runDir), notes);
+    const robustness = readOptional(() => readRunRobustness<RobustnessRunResult>(runDir), notes);
+    const view: RunView = { runDir, config, history, summary, dataSummary, testSummary, metricsOf, scores, primary, threshold, bestEpoch, notes, trainedWith: null, checkpointName: null, calibration, robustness };
     const figures = await renderFigures(runCharts(view), out, opts.scale ?? 2, notes);
     await explainIfAsked(assets, explain, opts, threshold, notes);
     const gradcam = await gradcamSection(runDir, out, notes);

@@ -12,6 +12,8 @@ import { el, fmtNumber, fmtPercent, fmtSeconds, h, kvTable, raw, table, type Htm
 import { chartVersions } from './render';
 import type { ScoreSplit, SplitScores } from './scores';
 import { flatten } from './sweep';
+import type { RunCalibration } from '../calibration/run';
+import type { RobustnessRunResult } from '../robustness/run';
 
 export const SPLIT_LABEL: Record<ScoreSplit, string> = { val: 'validation', test: 'test' };
 
@@ -31,6 +33,10 @@ export interface RunView {
   notes: string[];
   trainedWith: Record<string, unknown> | null;
   checkpointName: string | null;
+  /** calibration.json, when the run was calibrated */
+  calibration: RunCalibration | null;
+  /** robustness.json, when `cifake robustness` ran on the run */
+  robustness: RobustnessRunResult | null;
 }
 
 export function section(title: string, id: string, ...children: unknown[]): Html {
@@ -192,6 +198,59 @@ function evaluationSection(v: RunView, fig: (id: string) => Html | string): Html
   );
 }
 
+function calibrationSection(v: RunView, fig: (id: string) => Html | string): Html | string {
+  const c = v.calibration;
+  if (!c) return '';
+  const splits = (['val', 'test'] as const).filter((s) => c[s]);
+  const rows: [string, (s: NonNullable<RunCalibration['val']>) => unknown][] = [
+    ['images', (s) => fmtNumber(s.n)],
+    ['accuracy at 0.5', (s) => fmtPercent(s.accuracyAt05)],
+    [`accuracy at the Youden threshold (${c.youdenThreshold.toFixed(4)}, chosen on validation)`, (s) => fmtPercent(s.accuracyAtYouden)],
+    ['ECE before', (s) => fmtNumber(s.eceBefore)],
+    ['ECE after', (s) => fmtNumber(s.eceAfter)],
+    ['log loss before', (s) => fmtNumber(s.logLossBefore)],
+    ['log loss after', (s) => fmtNumber(s.logLossAfter)],
+  ];
+  return section(
+    'Calibration',
+    'calibration',
+    el('p', {}, `Temperature ${c.temperature.toFixed(4)} and Youden threshold fitted on validation only, stored in ${c.checkpoint}; `, raw('<code>Classifier</code> and <code>predict</code> apply the temperature.')),
+    el('div', { class: 'figures' }, fig('reliability')),
+    table(['', ...splits.map((s) => SPLIT_LABEL[s])], rows.map(([k, f]) => [k, ...splits.map((s) => raw(`<span class="mono">${h(f(c[s]!))}</span>`))])),
+  );
+}
+
+function robustnessSection(v: RunView, fig: (id: string) => Html | string): Html | string {
+  const r = v.robustness;
+  if (!r) return '';
+  const head = ['perturbation', 'images', 'accuracy', 'AUROC', 'recall FAKE', 'recall REAL', 'flipped vs clean', 'ECE', 'mean P(REAL)'];
+  const rows = r.rows.map((x) => [
+    raw(`<code>${h(x.perturbation)}</code>`),
+    num(x.n, 0),
+    raw(`<span class="mono">${h(fmtPercent(x.accuracy))}</span>`),
+    num(x.rocAuc),
+    num(x.recallFake, 3),
+    num(x.recallReal, 3),
+    raw(`<span class="mono">${h(`${x.flipped} (${fmtPercent(x.flippedShare)})`)}</span>`),
+    num(x.ece),
+    num(x.meanProbReal, 3),
+  ]);
+  return section(
+    'Robustness',
+    'robustness',
+    el(
+      'p',
+      {},
+      `${RUN_FILES.robustness}: ${r.split ?? r.label} split of `,
+      raw(`<code>${h(r.data)}</code>`),
+      `, threshold ${r.threshold}, temperature ${r.temperature.toFixed(4)}, seed ${r.seed}. ` +
+        `Flip-consistency: ${fmtPercent(r.flipConsistency.unstableShare)} of the images change label under at least one of ${r.flipConsistency.variants.join(', ')}.`,
+    ),
+    el('div', { class: 'figures' }, fig('robustness')),
+    el('div', { style: 'overflow-x: auto' }, table(head, rows, { class: 'wide' })),
+  );
+}
+
 function dataSection(v: RunView): Html {
   const sets: [string, DatasetSummary][] = [];
   if (v.dataSummary?.train) sets.push(['train', v.dataSummary.train]);
@@ -249,6 +308,8 @@ export function runPageBody(v: RunView, fig: (id: string) => Html | string, grad
     ...runHeader(v),
     section('Learning curves', 'learning', fig('learning-curves') || note('No epochs recorded yet.')),
     evaluationSection(v, fig),
+    calibrationSection(v, fig),
+    robustnessSection(v, fig),
     gradcam,
     configSection(v.config),
     dataSection(v),

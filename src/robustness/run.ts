@@ -7,9 +7,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { decodeImages, limitIndices, loadSplit, subsetImageSet, DataError } from '../data';
+import { FolderSource } from '../data/folder';
 import { CifakeModel } from '../model';
 import { resolveModelTarget } from '../pretrained';
-import { resolveCheckpoint } from '../run';
+import { resolveCheckpoint, RUN_FILES, writeRunRobustness } from '../run';
 import { evaluateRobustness, type RobustnessReport, type RobustnessRow } from './evaluate';
 import { DEFAULT_SUITE, parsePerturbation } from './perturb';
 
@@ -31,6 +32,8 @@ export interface RobustnessRunOptions {
   device?: string;
   threads?: number;
   onRow?: (row: RobustnessRow) => void;
+  /** when the model is a run directory and the data a split, save the result as its robustness.json (default true) */
+  saveToRun?: boolean;
 }
 
 export interface RobustnessRunResult extends RobustnessReport {
@@ -40,11 +43,14 @@ export interface RobustnessRunResult extends RobustnessReport {
   label: 'REAL' | 'FAKE' | null;
   /** images that could not be read (folder mode) */
   skipped: { name: string; message: string }[];
+  /** the run directory's robustness.json this result was saved to, if any */
+  savedTo: string | null;
 }
 
 const IMAGE_EXT = /\.(jpe?g|png|webp|gif|tiff?|avif)$/i;
 
-function listImages(dir: string): string[] {
+/** The image files under `dir` (recursively, symlinks followed, sorted), by extension. */
+async function listImages(dir: string): Promise<string[]> {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(dir);
@@ -52,21 +58,22 @@ function listImages(dir: string): string[] {
     throw new DataError(`${dir}: cannot read the image folder (${(e as Error).message})`);
   }
   if (!stat.isDirectory()) throw new DataError(`${dir}: with a label, data must be a folder of images`);
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (IMAGE_EXT.test(e.name)) out.push(p);
-    }
-  };
-  walk(dir);
+  const out = (await new FolderSource(dir).walk('')).filter((f) => IMAGE_EXT.test(f.path)).map((f) => path.join(dir, ...f.path.split('/')));
   if (!out.length) throw new DataError(`${dir}: no images (.jpg, .png, .webp, ...) found`);
   return out;
 }
 
+/** `target` itself when it is a run directory (one with config.json), else null. */
+function runDirOf(target: string): string | null {
+  try {
+    return fs.statSync(target).isDirectory() && fs.existsSync(path.join(target, RUN_FILES.config)) ? target : null;
+  } catch {
+    return null;
+  }
+}
+
 async function loadLabelledFolder(dir: string, label: 'REAL' | 'FAKE', resize: boolean) {
-  const files = listImages(dir);
+  const files = await listImages(dir);
   const decoded = await decodeImages(files, { resize });
   if (!decoded.count) throw new DataError(`${dir}: none of the ${files.length} images could be decoded (first: ${decoded.errors[0]?.message})`);
   return {
@@ -82,7 +89,7 @@ export async function runRobustness(target: string | undefined, opts: Robustness
   const checkpoint = resolveCheckpoint(resolveModelTarget(target));
   const meta = CifakeModel.readMeta(checkpoint);
   const trained = (meta.config ?? {}) as { resize?: boolean; threshold?: number };
-  const calibration = (meta as { calibration?: { temperature?: number; threshold?: number } }).calibration;
+  const calibration = (meta as { calibration?: { temperature?: number } }).calibration;
   let images: Uint8Array, labels: Uint8Array, skipped: { name: string; message: string }[] = [];
   const split = opts.label ? null : (opts.split ?? 'test');
   if (opts.label) {
@@ -97,11 +104,17 @@ export async function runRobustness(target: string | undefined, opts: Robustness
     const report = await evaluateRobustness(model, images, labels, {
       suite,
       seed: opts.seed ?? 0,
-      threshold: opts.threshold ?? calibration?.threshold ?? trained.threshold ?? 0.5,
+      threshold: opts.threshold ?? trained.threshold ?? 0.5,
       temperature: opts.temperature ?? calibration?.temperature ?? 1,
       onRow: opts.onRow,
     });
-    return { checkpoint, data: opts.data, split, label: opts.label ?? null, skipped, ...report };
+    const result: RobustnessRunResult = { checkpoint, data: opts.data, split, label: opts.label ?? null, skipped, ...report, savedTo: null };
+    const runDir = target && split && (opts.saveToRun ?? true) ? runDirOf(target) : null;
+    if (runDir) {
+      result.savedTo = path.join(runDir, RUN_FILES.robustness);
+      writeRunRobustness(runDir, result);
+    }
+    return result;
   } finally {
     model.dispose();
   }

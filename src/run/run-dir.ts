@@ -24,6 +24,8 @@ export const RUN_FILES = {
   gradcam: 'gradcam',
   /** Temperature and Youden threshold fitted on validation, with ECE before/after (src/calibration/run.ts). */
   calibration: 'calibration.json',
+  /** The last `cifake robustness` of the run on a split (src/robustness/run.ts's RobustnessRunResult). */
+  robustness: 'robustness.json',
 } as const;
 
 export function timestampName(date = new Date()): string {
@@ -182,4 +184,13 @@ export function writeRunCalibration(runDir: string, calibration: object): void {
 
 export function readRunCalibration<T>(runDir: string): T | null {
   return readJsonIfExists<T>(path.join(runDir, RUN_FILES.calibration));
+}
+
+/** robustness.json: the run's last robustness evaluation on a split (the report charts it). */
+export function writeRunRobustness(runDir: string, report: object): void {
+  writeJson(path.join(runDir, RUN_FILES.robustness), report);
+}
+
+export function readRunRobustness<T>(runDir: string): T | null {
+  return readJsonIfExists<T>(path.join(runDir, RUN_FILES.robustness));
 }
