@@ -30,7 +30,7 @@ export type { CifakeServer, ServeOptions } from './serve';
 export * as robustness from './robustness';
 export * as calibration from './calibration';
 export { calibrateRun } from './calibration/run';
-export { pretrainedCheckpoint, readPretrainedManifest, PRETRAINED } from './pretrained';
+export { describeCheckpoint, pretrainedCheckpoint, readPretrainedManifest, PRETRAINED } from './pretrained';
 export type { PredictOptions, Stability } from './classifier';
 export { exportModel, importSafetensors, loadSafetensorsModel, readImportedWeights, EXPORT_FORMATS, PYTORCH_REFERENCE, tensorLayout } from './export';
 export type { ExportOptions, ExportResult, ExportFormat, ImportOptions } from './export';

@@ -53,3 +53,11 @@ export function resolveModelTarget(target: string | undefined | null): string {
 export function sha256File(file: string): string {
   return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
+
+/** How commands name the model they use: the path, and for the shipped weights what they are. */
+export function describeCheckpoint(file: string): string {
+  const inside = path.relative(PRETRAINED_DIR, path.resolve(file));
+  if (inside.startsWith('..') || path.isAbsolute(inside)) return file;
+  const m = readPretrainedManifest();
+  return m ? `the pretrained detector shipped in the package (${m.preset}, sha256 ${m.sha256.slice(0, 12)}…; ${file})` : file;
+}

@@ -212,6 +212,23 @@ describe('training runs', function () {
     const r = cli(['train', '--resume', dir]);
     expect(r.status, r.stderr).to.equal(2);
     expect(r.stderr).to.contain(path.join(dir, 'config.json')).and.to.match(/threads/);
+    // --threads on resume replaces the stored count (the run then fails later: it has no checkpoint)
+    const fewer = cli(['train', '--resume', dir, '--threads', '1']);
+    expect(fewer.stderr).to.not.match(/threads: must be <=/);
+    expect(fewer.stderr).to.match(/no last\.pt|cannot resume/);
+  });
+
+  it('--resume takes runtime flags (threads, device, cache; logged when they change) and refuses flags that would change the run, naming them', async () => {
+    const dir = path.join(tmp, 'runs', 'resume-threads');
+    const ac = new AbortController();
+    await train({ ...base('resume-threads'), model: { family: 'lightweight' }, epochs: 2 }, { signal: ac.signal, onEpochEnd: () => ac.abort() }).catch((e: Error) => e);
+    const bad = cli(['train', '--resume', dir, '--epochs', '5', '--lr', '0.1']);
+    expect(bad.status, bad.stderr).to.equal(2);
+    expect(bad.stderr).to.contain('--epochs, --lr').and.to.contain('continues with its config.json');
+    const logs: string[] = [];
+    const r = await train({}, { resume: dir, resumeRuntime: { threads: TEST_THREADS, cacheDir: false }, onLog: (m) => void logs.push(m) });
+    expect(r.epochsRun).to.equal(2);
+    expect(logs).to.include('resume: cacheDir false (the run had null)'); // unchanged threads are not mentioned
   });
 
   it('--threads above the available CPUs is a usage error (exit 2) in every command that runs a model', () => {

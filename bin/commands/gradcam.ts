@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import sharp from 'sharp';
 
-import { Classifier, data, gradcam, run } from '../../src';
+import { Classifier, data, describeCheckpoint, gradcam, run } from '../../src';
 import { positiveInt, threadsArg, unit } from '../cli-helpers';
 
 const { CAM_METHODS, COLORMAP_NAMES, LABEL_NAMES, assertLayer, compareMethods, explainDataset, explainImages, explanationAt, formatFaithfulnessTable, renderExplained } = gradcam;
@@ -54,7 +54,7 @@ async function faithfulnessOfSplit(clf: Classifier, f: GradcamFlags, layer: stri
   });
   const file = run.writeFaithfulnessJson(f.out, { checkpoint: clf.info.checkpoint, data: f.data, split: f.split, ...report });
   if (f.json) process.stdout.write(`${JSON.stringify({ ...report, json: file })}\n`);
-  else process.stdout.write(`${clf.info.checkpoint} on ${f.split} of ${f.data}\n${formatFaithfulnessTable(report)}\nnumbers: ${file}\n`);
+  else process.stdout.write(`${describeCheckpoint(clf.info.checkpoint)} on ${f.split} of ${f.data}\n${formatFaithfulnessTable(report)}\nnumbers: ${file}\n`);
 }
 
 /** PNG as rendered, or re-encoded with an 8-bit palette (about 3x smaller; for documentation). */
@@ -151,7 +151,7 @@ async function explainFiles(clf: Classifier, all: string[], f: GradcamFlags, lay
   }
   const width = Math.max(4, ...all.map((x) => x.length));
   const lines = [
-    `${e.method === 'hirescam' ? 'HiResCAM' : 'Grad-CAM'} at ${e.layer} (${e.layerSize}x${e.layerSize}) of ${clf.info.checkpoint}`,
+    `${e.method === 'hirescam' ? 'HiResCAM' : 'Grad-CAM'} at ${e.layer} (${e.layerSize}x${e.layerSize}) of ${describeCheckpoint(clf.info.checkpoint)}`,
     `${'file'.padEnd(width)}  P(REAL)  predicted  explains  raw max     triptych`,
     ...results.map(
       (r) => `${r.file.padEnd(width)}  ${r.pReal.toFixed(4).padStart(7)}  ${r.predicted.padEnd(9)}  ${r.target.padEnd(8)}  ${r.rawMax.toExponential(2).padEnd(10)}  ${r.png}`,
@@ -194,7 +194,7 @@ async function explainSplit(clf: Classifier, f: GradcamFlags, layer: string): Pr
   const stat = (k: 'REAL' | 'FAKE') =>
     `  predicted ${k}: n=${s[k].count}, centre quarter holds ${(s[k].centreShare * 100).toFixed(1)}% of the mean map, 4-px border ${(s[k].borderShare * 100).toFixed(1)}%, peak at (${s[k].peak.row}, ${s[k].peak.col})`;
   const lines = [
-    `${d.method === 'hirescam' ? 'HiResCAM' : 'Grad-CAM'} at ${d.layer} (${d.layerSize}x${d.layerSize}) of ${clf.info.checkpoint} on ${f.split} of ${f.data}`,
+    `${d.method === 'hirescam' ? 'HiResCAM' : 'Grad-CAM'} at ${d.layer} (${d.layerSize}x${d.layerSize}) of ${describeCheckpoint(clf.info.checkpoint)} on ${f.split} of ${f.data}`,
     `${d.count} images${d.accuracy === null ? '' : `, accuracy ${(d.accuracy * 100).toFixed(2)}%`}; predicted REAL ${d.predicted.REAL}, FAKE ${d.predicted.FAKE}`,
     'class means (uniform: centre 25%, border 43.8%):',
     stat('REAL'),

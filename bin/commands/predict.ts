@@ -1,7 +1,7 @@
 // cifake predict: P(REAL) of image files; a bad file is reported in its row and the others go on (exit 1 at the end).
 import { Command } from 'commander';
 
-import { Classifier } from '../../src';
+import { Classifier, describeCheckpoint } from '../../src';
 import { num, print, threadsArg } from '../cli-helpers';
 
 interface PredictFlags {
@@ -37,6 +37,7 @@ export function predictCommand(): Command {
     .addHelpText('after', '\nExample:\n  cifake predict --model runs/hoc photo1.jpg photo2.png')
     .action(async (images: string[], o: PredictFlags) => {
       const clf = await Classifier.load(o.model, { device: o.device, threads: o.threads, threshold: o.threshold });
+      if (!o.json) process.stderr.write(`model: ${describeCheckpoint(clf.info.checkpoint)}\n`);
       try {
         const rows: Row[] = [];
         for (const file of images) {

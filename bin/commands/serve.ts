@@ -1,7 +1,7 @@
 // cifake serve: the inference service (src/serve) on host:port, with graceful shutdown on SIGTERM/SIGINT.
 import { Command } from 'commander';
 
-import { Classifier, createServer } from '../../src';
+import { Classifier, createServer, describeCheckpoint } from '../../src';
 import { intIn, positive, threadsArg } from '../cli-helpers';
 
 
@@ -41,7 +41,7 @@ export function serveCommand(): Command {
       const svc = createServer(clf, { maxBodyBytes: Math.round(o.maxBodyMb * 1024 * 1024), maxQueue: o.maxQueue, inferenceTimeoutMs: o.timeoutMs });
       const url = await svc.listen(o.port, o.host);
       const i = clf.info;
-      process.stderr.write(`cifake serve: ${i.family} model (${i.parameters} parameters, ${i.device}) from ${i.checkpoint}\nlistening on ${url}  (page at /, POST /classify, POST /explain, POST /v2/models/cifake/infer, GET /metrics)\n`);
+      process.stderr.write(`cifake serve: ${i.family} model (${i.parameters} parameters, ${i.device}) from ${describeCheckpoint(i.checkpoint)}\nlistening on ${url}  (page at /, POST /classify, POST /explain, POST /v2/models/cifake/infer, GET /metrics)\n`);
       await new Promise<void>((resolve) => {
         let closing = false;
         const stop = (signal: string) => {

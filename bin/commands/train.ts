@@ -196,7 +196,20 @@ function distOf(f: TrainFlags): DistOptions | null {
   }
 }
 
-async function trainAction(f: TrainFlags): Promise<void> {
+/** Flags that change where and how a resumed run goes on, not what it trains (camelCase names). */
+const RESUME_FLAGS = new Set(['resume', 'threads', 'device', 'cacheDir', 'cache', 'report', 'json', 'quiet', 'nproc', 'rank', 'worldSize', 'localRank', 'masterAddr', 'masterPort', 'distTimeout']);
+
+/** --resume continues the run's config.json: a flag that would change it is an error, not ignored. */
+function checkResumeFlags(cmd: Command): void {
+  const given = cmd.options.filter((o) => cmd.getOptionValueSource(o.attributeName()) === 'cli' && !RESUME_FLAGS.has(o.attributeName()));
+  if (given.length)
+    throw new UsageError(
+      `${given.map((o) => o.long).join(', ')}: a resumed run continues with its config.json; with --resume only --threads, --device, --cache-dir/--no-cache and the output and data-parallel flags apply`,
+    );
+}
+
+async function trainAction(f: TrainFlags, cmd: Command): Promise<void> {
+  if (f.resume) checkResumeFlags(cmd);
   if (f.nproc !== undefined && f.nproc > 1) return launchRanks(f);
   const dist = distOf(f);
   const out = outputOf(f, dist);
@@ -208,7 +221,8 @@ async function trainAction(f: TrainFlags): Promise<void> {
   const interrupt = onInterrupt(out.say, 'finishing the current batch');
   const progress = progressCallbacks(out);
   try {
-    const result = await train(config, { resume: f.resume, dist, signal: interrupt.signal, ...progress });
+    const resumeRuntime = f.resume ? { threads: f.threads, device: f.device, cacheDir: f.cache ? f.cacheDir : (false as const) } : undefined;
+    const result = await train(config, { resume: f.resume, resumeRuntime, dist, signal: interrupt.signal, ...progress });
     if (out.follower) return; // rank 0 reports the run
     printResult(result, out.json);
     if (f.report) {

@@ -58,6 +58,11 @@ export interface TrainOptions extends TrainCallbacks {
   /** Continue the run in this directory from its last checkpoint (its config.json is used). */
   resume?: string;
   /**
+   * With `resume`: where and how fast the rest runs (CPU threads, device, decoded-data cache), in
+   * place of what config.json says; they do not change what is trained.
+   */
+  resumeRuntime?: Partial<Pick<TrainConfig, 'threads' | 'device' | 'cacheDir'>>;
+  /**
    * The value early stopping monitors, computed from an epoch's log (default: its valLoss or valAcc,
    * per config.earlyStopping.monitor, which also fixes whether lower or higher is better).
    */
@@ -143,7 +148,7 @@ export async function train(input: TrainConfig | Record<string, unknown>, opts: 
     if (!sync.isLeader && !opts.resume) validateConfig(input); // the same mistake is reported by every rank, not only rank 0
     // Rank 0 decides the config and the run directory for everyone.
     const decided = await sync.fromLeader(() => {
-      if (opts.resume) return { config: readRunConfig(opts.resume, true), runDir: opts.resume };
+      if (opts.resume) return { config: resumedConfig(opts), runDir: opts.resume };
       const config = validateConfig(input);
       return { config, runDir: createRunDir(config.outDir, config.name) };
     });
@@ -159,6 +164,21 @@ export async function train(input: TrainConfig | Record<string, unknown>, opts: 
   } finally {
     sync.close();
   }
+}
+
+/** The resumed run's config.json with the runtime settings the caller gave instead (logged). */
+function resumedConfig(opts: TrainOptions): TrainConfig {
+  const runDir = opts.resume as string;
+  const config = readRunConfig(runDir);
+  const changed: string[] = [];
+  for (const [k, v] of Object.entries(opts.resumeRuntime ?? {}) as [keyof NonNullable<TrainOptions['resumeRuntime']>, unknown][]) {
+    if (v === undefined || v === config[k]) continue;
+    changed.push(`${k} ${JSON.stringify(v)} (the run had ${JSON.stringify(config[k])})`);
+    (config as Record<string, unknown>)[k] = v;
+  }
+  if (changed.length) opts.onLog?.(`resume: ${changed.join(', ')}`);
+  // checked against this machine (its CPUs) once the runtime settings are in
+  return validateConfig(config, { source: path.join(runDir, RUN_FILES.config), forThisMachine: true });
 }
 
 async function fit(config: TrainConfig, runDir: string, opts: TrainOptions, sync: RankSync, rec: Recorder): Promise<RunResult> {
