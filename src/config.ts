@@ -182,6 +182,11 @@ export const TrainConfigSchema = strictObject({
   labelSmoothing: z.number().min(0).lt(0.5).default(0),
   /** Robustness augmentation (JPEG re-saves, blur, down-up resizes, noise); null = off. */
   robustAugment: RobustAugmentSchema.nullable().default(null),
+  /**
+   * Start from these weights instead of a random init (fine-tuning): a run directory, a checkpoint,
+   * or 'pretrained'; its model must be this config's. The optimizer starts fresh. null = random init.
+   */
+  initFrom: z.string().min(1).nullable().default(null),
   /** NHWC activations and conv weights: oneDNN's native layout; 1.3-2x faster training on CPU here. */
   channelsLast: z.boolean().default(true),
   /**
@@ -433,7 +438,7 @@ export function describeConfig(c: TrainConfig): string {
   const es = c.earlyStopping ? `ES ${c.earlyStopping.monitor} p${c.earlyStopping.patience}` : 'no ES';
   let aug = c.augment.hflip || c.augment.shift ? `aug${c.augment.hflip ? ' hflip' : ''}${c.augment.shift ? ` shift ${c.augment.shift}` : ''}` : 'no aug';
   if (c.robustAugment) aug += ` robust p${fmtNum(c.robustAugment.probability)}/jpeg p${fmtNum(c.robustAugment.jpegProbability)}`;
-  const extra = [c.amp !== 'none' ? `amp ${c.amp}` : '', c.labelSmoothing ? `smooth ${fmtNum(c.labelSmoothing)}` : '', c.channelsLast ? '' : 'NCHW', c.limit !== null ? `limit ${c.limit}/class` : '']
+  const extra = [c.amp !== 'none' ? `amp ${c.amp}` : '', c.labelSmoothing ? `smooth ${fmtNum(c.labelSmoothing)}` : '', c.channelsLast ? '' : 'NCHW', c.limit !== null ? `limit ${c.limit}/class` : '', c.initFrom ? `init ${c.initFrom}` : '']
     .filter(Boolean)
     .join(' ');
   return `${model} | ${opt} | batch ${c.batchSize} x ${c.epochs} ep | ${es} | ${aug} | seed ${c.seed} device ${c.device}${extra ? ` ${extra}` : ''}`;

@@ -4,7 +4,7 @@
  */
 import type { TrainConfigInput } from './config';
 
-export const PRESET_NAMES = ['paper-cnn', 'lightweight', 'hoc', 'lightweight-plus', 'hoc-plus', 'hoc-deep-plus', 'res-plus'] as const;
+export const PRESET_NAMES = ['paper-cnn', 'lightweight', 'hoc', 'lightweight-plus', 'hoc-plus', 'hoc-deep-plus', 'res-plus', 'robust-plus'] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
 
 export interface Preset {
@@ -97,6 +97,21 @@ export const PRESETS: Readonly<Record<PresetName, Preset>> = freeze({
       model: { family: 'lightweight', convFilters: [32, 64, 128], convsPerBlock: 2, residual: true, dense: [64], dropout: 0.3 },
       ...PLUS_RECIPE,
       augment: { hflip: true, shift: 4 },
+      batchSize: 64,
+      epochs: 40,
+      earlyStopping: { monitor: 'val_loss', patience: 10, minDelta: 0, restoreBest: true },
+    },
+  },
+  'robust-plus': {
+    name: 'robust-plus',
+    origin: 'ours',
+    description:
+      'ours, not the paper: res-plus trained on degraded copies too (each epoch half the images get one of blur/down-up resize/noise, half a JPEG re-save at quality 30-95), for detectors that meet re-saved and resized images; fine-tune with --init-from',
+    config: {
+      model: { family: 'lightweight', convFilters: [32, 64, 128], convsPerBlock: 2, residual: true, dense: [64], dropout: 0.3 },
+      ...PLUS_RECIPE,
+      augment: { hflip: true, shift: 4 },
+      robustAugment: { probability: 0.5, jpegProbability: 0.5 },
       batchSize: 64,
       epochs: 40,
       earlyStopping: { monitor: 'val_loss', patience: 10, minDelta: 0, restoreBest: true },

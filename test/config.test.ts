@@ -39,6 +39,7 @@ const RUNTIME_DEFAULTS = {
   amp: 'none',
   labelSmoothing: 0,
   robustAugment: null,
+  initFrom: null,
   channelsLast: true,
   shardSize: null,
   resize: false,
@@ -124,6 +125,14 @@ describe('config', () => {
         ...plus,
         epochs: 30,
       });
+    });
+
+    it('robust-plus (ours) is res-plus plus the default robustness augmentation at probability 0.5', () => {
+      const { robustAugment, ...rest } = resolveConfig({ preset: 'robust-plus' });
+      const { robustAugment: none, ...resPlus } = resolveConfig({ preset: 'res-plus' });
+      expect(none).to.equal(null);
+      expect(rest).to.deep.equal(resPlus);
+      expect(robustAugment).to.deep.equal({ probability: 0.5, jpegProbability: 0.5, ops: ['blur', 'resize', 'noise'], jpegQuality: [30, 95], blurSigma: [0.3, 1.2], resizeTo: [12, 28], noiseSigma: [1, 8] });
     });
 
     it('preset table is complete, frozen and labelled by origin', () => {
@@ -336,7 +345,7 @@ describe('config', () => {
 
     it('unknown preset and non-object layers', () => {
       expect(configError(() => resolveConfig({ preset: 'resnet' })).message).to.contain(
-        'preset: unknown preset "resnet" (allowed: paper-cnn, lightweight, hoc, lightweight-plus, hoc-plus, hoc-deep-plus, res-plus)',
+        'preset: unknown preset "resnet" (allowed: paper-cnn, lightweight, hoc, lightweight-plus, hoc-plus, hoc-deep-plus, res-plus, robust-plus)',
       );
       expect(configError(() => resolveConfig({ file: [1, 2] })).message).to.contain('config file must be a plain object, got array');
       expect(configError(() => resolveConfig({ overrides: 'x' })).message).to.contain('overrides must be a plain object, got string');

@@ -131,6 +131,29 @@ describe('training runs', function () {
     expect(val('sharded')).to.deep.equal(val('whole'));
   });
 
+  it('initFrom starts from the weights of another run of the same model; another model is a config error before any data is read', async () => {
+    const model = { family: 'original', convFilters: [8, 8], dense: [16] }; // no batch norm: eval depends on the weights alone
+    const a = await train({ ...base('init-a'), model, epochs: 2 });
+    // lr ~0: the fine-tuned run keeps a's weights, so its validation logits are a's
+    const logs: string[] = [];
+    const b = await train({ ...base('init-b'), model, epochs: 1, optimizer: { lr: 1e-12 }, initFrom: a.runDir }, { onLog: (m) => void logs.push(m) });
+    expect(logs.some((l) => l.startsWith('initial weights: ') && l.includes('init-a'))).to.equal(true);
+    const logits = (r: RunResult) => JSON.parse(fs.readFileSync(path.join(r.runDir, 'scores-val.json'), 'utf8')).logits as number[];
+    const la = logits(a), lb = logits(b);
+    expect(lb).to.have.length(la.length);
+    for (let i = 0; i < la.length; i++) expect(lb[i]).to.be.closeTo(la[i], 1e-4);
+    // a random init of the same model does not give a's logits
+    const c = await train({ ...base('init-c'), model, epochs: 1, optimizer: { lr: 1e-12 } });
+    expect(logits(c).some((x, i) => Math.abs(x - la[i]) > 1e-2)).to.equal(true);
+    const other = cli(['train', '--data', data, '--model', 'lightweight', '--init-from', a.runDir, '--out-dir', path.join(tmp, 'runs'), '--name', 'init-bad', '--epochs', '1']);
+    expect(other.status, other.stderr).to.equal(2);
+    expect(other.stderr).to.match(/initFrom: .*holds another model/);
+    expect(fs.existsSync(path.join(tmp, 'runs', 'init-bad'))).to.equal(false);
+    const missing = cli(['train', '--data', data, '--init-from', path.join(tmp, 'nowhere'), '--out-dir', path.join(tmp, 'runs'), '--name', 'init-missing']);
+    expect(missing.status, missing.stderr).to.equal(2);
+    expect(missing.stderr).to.match(/initFrom: model not found: .*nowhere/);
+  });
+
   describe('a run that cannot start leaves no run directory (so --name can be reused)', () => {
     const expectNoRunDir = async (name: string, config: Record<string, unknown>, opts: Parameters<typeof train>[1], why: RegExp) => {
       const err = await train({ ...base(name), epochs: 1, ...config }, opts).then(

@@ -47,6 +47,7 @@ interface TrainFlags {
   name?: string;
   threshold?: number;
   resume?: string;
+  initFrom?: string;
   report?: boolean;
   resize?: boolean;
   strict?: boolean;
@@ -87,6 +88,7 @@ function trainOverrides(f: TrainFlags): Record<string, unknown> {
     channelsLast: f.channelsLast ? undefined : false,
     shardSize: f.shardSize,
     amp: f.amp,
+    initFrom: f.initFrom,
   };
   if (f.model) o.model = f.model;
   if (f.lr !== undefined || f.optimizer || f.weightDecay !== undefined) o.optimizer = { name: f.optimizer, lr: f.lr, weightDecay: f.weightDecay };
@@ -280,6 +282,7 @@ export function trainCommand(): Command {
   .option('--cache-dir <dir>', 'decoded-data cache (default ~/.cache/cifake-torch)')
   .option('--no-cache', 'decode without reading or writing the cache')
   .option('--resume <runDir>', 'continue an interrupted run from its last checkpoint')
+  .option('--init-from <runOrCheckpoint>', "fine-tune: start from these weights (a run, a checkpoint or 'pretrained'; same model), fresh optimizer")
   .option('--report', 'write the HTML report (learning curves, ROC, confusion, Grad-CAM) at the end')
   .option('--json', 'print one JSON object per event instead of progress bars')
   .option('-q, --quiet', 'print only the final result')
@@ -294,6 +297,7 @@ Examples:
   cifake train --data ~/cifake.zip --preset paper-cnn
   cifake train --data ~/cifake.zip --preset hoc --limit 2000 --epochs 3
   cifake train --resume runs/20261129-101500
+  cifake train --data my-images --preset res-plus --init-from pretrained --epochs 5 --lr 5e-4   # fine-tune the shipped detector
   cifake train --data ~/cifake.zip --nproc 2      # 2 data-parallel ranks (c10d/Gloo), threads split
   MASTER_ADDR=node0 MASTER_PORT=29500 WORLD_SIZE=4 RANK=1 LOCAL_RANK=1 cifake train --data ...  # torchrun-style`,
   )

@@ -5,14 +5,15 @@
 // or one rank of a c10d job) and a Recorder (recorder.ts: writes the run directory on rank 0 only).
 import path from 'node:path';
 
-import { lrAtEpoch, modelSpecOf, validateConfig, type TrainConfig } from '../config';
+import { ConfigError, lrAtEpoch, modelSpecOf, validateConfig, type TrainConfig } from '../config';
 import { loadSplit, type ImageSet, type ProgressCallback } from '../data';
 import { bceWithLogits, computeMetrics, type MetricsReport } from '../metrics';
 import { CifakeModel, type EpochProgress, type EpochResult } from '../model';
 import { loadNative } from '../native';
 import { connectRanks, type RankSync } from '../parallel/sync';
 import type { DistOptions } from '../parallel/options';
-import { createRunDir, readRunConfig, resolveData, RUN_FILES, type RunSummary, type StopReason } from '../run';
+import { resolveModelTarget } from '../pretrained';
+import { createRunDir, readRunConfig, resolveCheckpoint, resolveData, RUN_FILES, type RunSummary, type StopReason } from '../run';
 import { packageVersion } from '../version';
 import { EarlyStopping, type EarlyStoppingState } from './early-stopping';
 import { NO_RECORDER, RunRecorder, type Recorder } from './recorder';
@@ -183,6 +184,7 @@ function resumedConfig(opts: TrainOptions): TrainConfig {
 
 async function fit(config: TrainConfig, runDir: string, opts: TrainOptions, sync: RankSync, rec: Recorder): Promise<RunResult> {
   const log = opts.onLog ?? (() => {});
+  const init = initCheckpointOf(config, sync, !!opts.resume);
   // Rank 0 decodes first (filling the cache); the others then read the cache.
   const { data, train: trainSet, val: valSet } = await sync.leaderFirst(async () => {
     const dir = await resolveData(config, log);
@@ -203,7 +205,7 @@ async function fit(config: TrainConfig, runDir: string, opts: TrainOptions, sync
   });
   const f: Fit = { config, runDir, opts, sync, rec, log, model };
   try {
-    const start = opts.resume ? await resume(f) : await begin(f, { train: trainSet.summary, val: valSet.summary });
+    const start = opts.resume ? await resume(f) : await begin(f, { train: trainSet.summary, val: valSet.summary }, init);
     const ranks = sync.describe();
     if (ranks) log(ranks);
     log(`model: ${config.model.family}, ${model.parameters} parameters, device ${model.description.device}`);
@@ -216,7 +218,37 @@ async function fit(config: TrainConfig, runDir: string, opts: TrainOptions, sync
   }
 }
 
-async function begin(f: Fit, data: { train: ImageSet['summary']; val: ImageSet['summary'] }): Promise<Start> {
+/** Sorted-key JSON: two specs are the same model whatever order their fields were written in. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  return JSON.stringify(v);
+}
+
+/**
+ * config.initFrom's checkpoint, checked before any data is decoded: it exists and holds this
+ * config's model (rank 0 only; the others get its weights with the initial broadcast).
+ */
+function initCheckpointOf(config: TrainConfig, sync: RankSync, resuming: boolean): string | null {
+  if (!config.initFrom || resuming || !sync.isLeader) return null;
+  let checkpoint: string;
+  try {
+    checkpoint = resolveCheckpoint(resolveModelTarget(config.initFrom));
+  } catch (e) {
+    throw new ConfigError([{ path: 'initFrom', message: (e as Error).message }]);
+  }
+  const theirs = CifakeModel.readMeta(checkpoint).spec;
+  const ours = modelSpecOf(config.model);
+  if (canonical(theirs) !== canonical(ours))
+    throw new ConfigError([{ path: 'initFrom', message: `${checkpoint} holds another model (${canonical(theirs)}) than this config's (${canonical(ours)})` }]);
+  return checkpoint;
+}
+
+async function begin(f: Fit, data: { train: ImageSet['summary']; val: ImageSet['summary'] }, init: string | null): Promise<Start> {
+  if (init) {
+    await f.model.loadWeights(init, false);
+    f.log(`initial weights: ${init}`);
+  }
   await f.sync.attach(f.model, true);
   f.rec.begin(f.config, data);
   f.log(`run directory: ${f.runDir}`);
