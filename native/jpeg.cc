@@ -11,25 +11,15 @@ extern "C" {
 #include <jpeglib.h>
 }
 
+#include "jpeg_errors.h"
+
 namespace cifake {
 namespace {
 
-struct ErrorManager {
-  jpeg_error_mgr pub;  // must be first: libjpeg hands us a jpeg_error_mgr*
-  std::jmp_buf jump;
-  char message[JMSG_LENGTH_MAX];
-};
-
 // Fatal errors and warnings both end the current image. Warnings (corrupt entropy data, premature
 // end of file, ...) are fatal because sharp's default failOn: 'warning' rejects those files too.
-[[noreturn]] void ExitWithMessage(j_common_ptr cinfo) {
-  auto* err = reinterpret_cast<ErrorManager*>(cinfo->err);
-  (*cinfo->err->format_message)(cinfo, err->message);
-  std::longjmp(err->jump, 1);
-}
-
 void EmitMessage(j_common_ptr cinfo, int msg_level) {
-  if (msg_level < 0) ExitWithMessage(cinfo);  // warning
+  if (msg_level < 0) JpegErrorExit(cinfo);  // warning
   // msg_level >= 0: trace messages, ignored.
 }
 
@@ -70,10 +60,8 @@ class Decoder {
  private:
   void Create() {
     std::memset(&cinfo_, 0, sizeof(cinfo_));
-    cinfo_.err = jpeg_std_error(&err_.pub);
-    err_.pub.error_exit = ExitWithMessage;
+    cinfo_.err = InstallJpegErrors(&err_);
     err_.pub.emit_message = EmitMessage;
-    err_.message[0] = '\0';
     if (setjmp(err_.jump) == 0) {
       jpeg_create_decompress(&cinfo_);
       // APP2 is where ICC profiles live; sharp colour-manages those, so we must detect them.
@@ -188,7 +176,7 @@ class Decoder {
   }
 
   jpeg_decompress_struct cinfo_;
-  ErrorManager err_;
+  JpegErrorManager err_;
   JpegResult current_;
   bool created_ = false;
   bool used_ = false;  // a decode ran on cinfo_: the next one gets a fresh decompressor

@@ -15,30 +15,15 @@ extern "C" {
 #include <jpeglib.h>
 }
 
+#include "jpeg_errors.h"
+
 namespace cifake {
-namespace {
-
-struct EncodeErrors {
-  jpeg_error_mgr pub;  // must be first: libjpeg hands us a jpeg_error_mgr*
-  std::jmp_buf jump;
-  char message[JMSG_LENGTH_MAX];
-};
-
-[[noreturn]] void EncodeExit(j_common_ptr cinfo) {
-  auto* err = reinterpret_cast<EncodeErrors*>(cinfo->err);
-  (*cinfo->err->format_message)(cinfo, err->message);
-  std::longjmp(err->jump, 1);
-}
-
-}  // namespace
 
 bool EncodeJpegCHW(const uint8_t* chw, int size, int quality, std::vector<uint8_t>* out, std::string* error) {
   jpeg_compress_struct cinfo;
-  EncodeErrors err;
+  JpegErrorManager err;
   std::memset(&cinfo, 0, sizeof(cinfo));
-  cinfo.err = jpeg_std_error(&err.pub);
-  err.pub.error_exit = EncodeExit;
-  err.message[0] = '\0';
+  cinfo.err = InstallJpegErrors(&err);
   unsigned char* mem = nullptr;
   unsigned long mem_size = 0;
   std::vector<uint8_t> row(static_cast<size_t>(size) * 3);
