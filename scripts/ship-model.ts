@@ -2,7 +2,7 @@
 // (weights and calibration only, no optimizer state), models/manifest.json (sha256, config,
 // metrics, the command that trained it) and the model card models/README.md.
 //
-//   npx tsx scripts/ship-model.ts --run runs/res-plus-s42 --data ../shared/data/cifake-dev.zip \
+//   npx tsx scripts/ship-model.ts --run runs/res-plus-s42 --preset res-plus --data ../shared/data/cifake-dev.zip \
 //     --exclude-list ../shared/data/test-fake-duplicates.txt --command "npm run cifake -- train ..."
 import fs from 'node:fs';
 import path from 'node:path';
@@ -11,7 +11,9 @@ import { parseArgs } from 'node:util';
 import { CifakeModel } from '../src/model';
 import { PRETRAINED_DIR, PRETRAINED_MANIFEST, sha256File, type PretrainedManifest } from '../src/pretrained';
 import { evaluate } from '../src/train/evaluate';
-import { readRunConfig, resolveCheckpoint } from '../src/run';
+import type { RunCalibration } from '../src/calibration/run';
+import { isPresetName } from '../src/config';
+import { readRunCalibration, readRunConfig, resolveCheckpoint } from '../src/run';
 import { writeFileAtomic, writeJson } from '../src/util/json-file';
 
 const FILE = 'cifake-detector.pt';
@@ -19,6 +21,7 @@ const FILE = 'cifake-detector.pt';
 function card(m: PretrainedManifest, config: Record<string, unknown>): string {
   const t = m.test as { accuracy: number; rocAuc: number; n: number; withoutDuplicates?: { accuracy: number; n: number }; tta?: { accuracy: number; rocAuc: number } };
   const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+  const cal = (m.test as { calibration?: { eceBefore: number; eceAfter: number; accuracyAt05: number; accuracyAtYouden: number } }).calibration;
   return `# The pretrained CIFAKE detector shipped with cifake-torch
 
 | | |
@@ -27,12 +30,12 @@ function card(m: PretrainedManifest, config: Record<string, unknown>): string {
 | sha256 | \`${m.sha256}\` |
 | preset | \`${m.preset}\` (ours, not the paper's) |
 | parameters | ${m.parameters.toLocaleString('en-US')} |
-| trained epochs | ${m.trainedEpochs} |
+| weights | after epoch ${m.trainedEpochs} of the run (its best by validation loss) |
 | test accuracy (threshold 0.5) | **${pct(t.accuracy)}** on ${t.n.toLocaleString('en-US')} images; ${t.withoutDuplicates ? `${pct(t.withoutDuplicates.accuracy)} without the 197 test/FAKE duplicates of train files (n ${t.withoutDuplicates.n})` : ''} |
 | test ROC-AUC | ${t.rocAuc.toFixed(4)} |
 ${t.tta ? `| with flip TTA (\`--tta\`) | ${pct(t.tta.accuracy)}, AUC ${t.tta.rocAuc.toFixed(4)} |\n` : ''}| temperature (fitted on validation) | ${m.calibration ? m.calibration.temperature.toFixed(4) : 'none'} |
 | Youden threshold (validation) | ${m.calibration ? m.calibration.youdenThreshold.toFixed(4) : 'none'} |
-
+${cal ? `| test ECE (15 bins) | ${cal.eceBefore.toFixed(4)} as trained, ${cal.eceAfter.toFixed(4)} with the temperature |\n| test accuracy at the Youden threshold | ${pct(cal.accuracyAtYouden)} (at 0.5: ${pct(cal.accuracyAt05)}) |\n` : ''}
 ${m.notes}
 
 ## Data
@@ -72,8 +75,12 @@ resized images.
 }
 
 async function main() {
-  const { values } = parseArgs({ options: { run: { type: 'string' }, data: { type: 'string' }, 'exclude-list': { type: 'string' }, command: { type: 'string' }, notes: { type: 'string', default: '' } } });
-  if (!values.run || !values.data || !values.command) throw new Error('usage: ship-model.ts --run RUN --data ZIP --command "the training command" [--exclude-list FILE] [--notes TEXT]');
+  const { values } = parseArgs({
+    options: { run: { type: 'string' }, preset: { type: 'string' }, data: { type: 'string' }, 'exclude-list': { type: 'string' }, command: { type: 'string' }, notes: { type: 'string', default: '' } },
+  });
+  if (!values.run || !values.preset || !values.data || !values.command)
+    throw new Error('usage: ship-model.ts --run RUN --preset NAME --data ZIP --command "the training command" [--exclude-list FILE] [--notes TEXT]');
+  if (!isPresetName(values.preset)) throw new Error(`--preset: unknown preset ${values.preset}`);
   const checkpoint = resolveCheckpoint(values.run);
   const config = readRunConfig(values.run) as unknown as Record<string, unknown> & { name?: string };
   fs.mkdirSync(PRETRAINED_DIR, { recursive: true });
@@ -89,11 +96,12 @@ async function main() {
   const clean = await evaluate(out, { data: values.data, excludeList: values['exclude-list'], device: 'cpu' });
   const tta = await evaluate(out, { data: values.data, device: 'cpu', tta: true });
   const calibration = (meta as { calibration?: PretrainedManifest['calibration'] }).calibration ?? null;
+  const runCalibration = readRunCalibration<RunCalibration>(values.run);
   const manifest: PretrainedManifest = {
     file: FILE,
     sha256: sha256File(out),
     bytes: fs.statSync(out).size,
-    preset: String((meta.config as { preset?: string } | undefined)?.preset ?? config.name ?? 'custom'),
+    preset: values.preset,
     parameters,
     command: values.command,
     trainedEpochs: Number((meta as { epoch?: number }).epoch ?? 0),
@@ -104,6 +112,9 @@ async function main() {
       f1: clean.metrics.f1,
       withoutDuplicates: clean.withoutExcluded ? { n: clean.withoutExcluded.metrics.n, accuracy: clean.withoutExcluded.metrics.accuracy, rocAuc: clean.withoutExcluded.metrics.rocAuc } : undefined,
       tta: { accuracy: tta.metrics.accuracy, rocAuc: tta.metrics.rocAuc },
+      calibration: runCalibration?.test
+        ? { eceBefore: runCalibration.test.eceBefore, eceAfter: runCalibration.test.eceAfter, accuracyAt05: runCalibration.test.accuracyAt05, accuracyAtYouden: runCalibration.test.accuracyAtYouden }
+        : undefined,
     },
     calibration: calibration ? { temperature: calibration.temperature, youdenThreshold: calibration.youdenThreshold } : null,
     notes: values.notes,

@@ -7,6 +7,10 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { loadNative, PACKAGE_ROOT } from '../src/native';
+import { readPretrainedManifest } from '../src/pretrained';
+
+/** A 1x1 red PNG (resized to 32x32 by predict). */
+const PNG_1X1_RED = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVQI12P4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC';
 
 describe('packed package', function () {
   this.timeout(15 * 60 * 1000);
@@ -29,6 +33,13 @@ describe('packed package', function () {
     expect(fs.existsSync(addon), addon).to.equal(true);
     const info = JSON.parse(execFileSync('npx', ['--no-install', 'cifake', 'info', '--json'], { cwd: project, encoding: 'utf8' }));
     expect(info.libtorch).to.equal(loadNative().info().torchVersion);
+    // the shipped weights came along and the installed CLI predicts with them without --model
+    const manifest = readPretrainedManifest();
+    expect(info.pretrained?.sha256).to.equal(manifest?.sha256);
+    const png = path.join(dir, 'x.png');
+    fs.writeFileSync(png, Buffer.from(PNG_1X1_RED, 'base64'));
+    const predicted = JSON.parse(execFileSync('npx', ['--no-install', 'cifake', 'predict', '--json', '--threads', '1', png], { cwd: project, encoding: 'utf8' }));
+    expect(predicted[0].label).to.be.oneOf(['REAL', 'FAKE']);
     const out = execFileSync(
       process.execPath,
       ['-e', "const c = require('cifake-torch'); console.log(typeof c.Classifier.load, typeof c.train)"],
