@@ -207,6 +207,22 @@ describe('report', function () {
     }
   });
 
+  it('leaves out, with a note, a calibration.json or robustness.json it cannot read', async () => {
+    const calFile = path.join(runDir, 'calibration.json');
+    const saved = fs.readFileSync(calFile);
+    try {
+      fs.writeFileSync(calFile, JSON.stringify({ temperature: 'warm' }));
+      fs.writeFileSync(path.join(runDir, 'robustness.json'), JSON.stringify({ rows: 3 }));
+      const r = await writeReport(runDir, { out: path.join(tmp, 'bad-extras', 'report.html'), computeScores: false, gradcam: false });
+      await expectFigures(r, RUN_CHARTS.filter((id) => id !== 'reliability'));
+      expect(r.notes.some((n) => n.includes('calibration.json') && /left out/.test(n))).to.equal(true);
+      expect(r.notes.some((n) => n.includes('robustness.json') && /left out/.test(n))).to.equal(true);
+    } finally {
+      fs.writeFileSync(calFile, saved);
+      fs.rmSync(path.join(runDir, 'robustness.json'), { force: true });
+    }
+  });
+
   it('reports a run without metrics.json (still training) from its history', async () => {
     const partial = path.join(tmp, 'partial');
     fs.mkdirSync(partial);

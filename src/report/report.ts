@@ -123,6 +123,18 @@ async function renderFigures(pending: PendingFigure[], out: string, scale: numbe
   return result;
 }
 
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null;
+const isCalibration = (c: RunCalibration) =>
+  typeof c.temperature === 'number' && typeof c.youdenThreshold === 'number' && isObject(c.val) && Array.isArray(c.val.reliabilityBefore) && (c.test === null || isObject(c.test));
+const isRobustness = (r: RobustnessRunResult) =>
+  Array.isArray(r.rows) && r.rows.every((x) => isObject(x) && typeof x.perturbation === 'string') && isObject(r.flipConsistency) && typeof r.threshold === 'number' && typeof r.temperature === 'number';
+
+/** `value` when it has the shape the report reads, else an error naming the file. */
+function checked<T>(value: T | null, file: string, ok: (v: T) => boolean): T | null {
+  if (value !== null && !(isObject(value) && ok(value))) throw new Error(`${file} does not have the fields the report reads (written by another version?): left out`);
+  return value;
+}
+
 function readOptional<T>(read: () => T | null, notes: string[]): T | null {
   try {
     return read();
@@ -234,11 +246,22 @@ function runCharts(v: RunView): PendingFigure[] {
     const s = scores[histSplit] as SplitScores;
     pending.push({ id: 'scores', title: 'Score histogram', spec: scoreHistogramSpec(s.pReal, s.labels, { split: SPLIT_LABEL[histSplit], threshold }) });
   }
-  const cal = v.calibration;
-  const calSplit = cal?.test ? 'test' : cal?.val ? 'val' : null;
-  if (cal && calSplit) {
-    const c = cal[calSplit]!;
-    pending.push({
+  // calibration.json and robustness.json are files a person may have edited or an older version
+  // wrote: a chart they cannot feed is a note, not a failed report
+  const optional = (title: string, make: () => PendingFigure | null) => {
+    try {
+      const f = make();
+      if (f) pending.push(f);
+    } catch (e) {
+      notes.push(`no ${title} chart: ${(e as Error).message}`);
+    }
+  };
+  optional('reliability', () => {
+    const cal = v.calibration;
+    const split = cal?.test ? 'test' : cal?.val ? 'val' : null;
+    if (!cal || !split) return null;
+    const c = cal[split]!;
+    return {
       id: 'reliability',
       title: 'Reliability diagram',
       caption: `ECE (15 bins) ${c.eceBefore.toFixed(4)} before, ${c.eceAfter.toFixed(4)} after temperature ${cal.temperature.toFixed(3)} (fitted on validation).`,
@@ -247,12 +270,11 @@ function runCharts(v: RunView): PendingFigure[] {
           { label: `logits as trained (ECE ${c.eceBefore.toFixed(4)})`, bins: c.reliabilityBefore },
           { label: `temperature ${cal.temperature.toFixed(3)} (ECE ${c.eceAfter.toFixed(4)})`, bins: c.reliabilityAfter },
         ],
-        { split: SPLIT_LABEL[calSplit] },
+        { split: SPLIT_LABEL[split] },
       ),
-    });
-  }
-  if (v.robustness?.rows.some((r) => r.family !== 'clean' && r.strength !== null && r.rocAuc !== null && !r.perturbation.includes('+')))
-    pending.push({ id: 'robustness', title: 'AUROC under perturbations', spec: robustnessSpec(v.robustness.rows) });
+    };
+  });
+  optional('robustness', () => (v.robustness ? { id: 'robustness', title: 'AUROC under perturbations', spec: robustnessSpec(v.robustness.rows) } : null));
   return pending;
 }
 
@@ -294,8 +316,8 @@ async function runReport(runDir: string, out: string, opts: ReportOptions): Prom
     const metricsOf = splitMetrics(summary, scores, threshold, notes);
     const primary: ScoreSplit | null = metricsOf.test ? 'test' : metricsOf.val ? 'val' : null;
     const bestEpoch = summary?.bestEpoch ?? history.at(-1)?.bestEpoch ?? null;
-    const calibration = readOptional(() => readRunCalibration<RunCalibration>(runDir), notes);
-    const robustness = readOptional(() => readRunRobustness<RobustnessRunResult>(runDir), notes);
+    const calibration = readOptional(() => checked(readRunCalibration<RunCalibration>(runDir), RUN_FILES.calibration, isCalibration), notes);
+    const robustness = readOptional(() => checked(readRunRobustness<RobustnessRunResult>(runDir), RUN_FILES.robustness, isRobustness), notes);
     const view: RunView = { runDir, config, history, summary, dataSummary, testSummary, metricsOf, scores, primary, threshold, bestEpoch, notes, trainedWith: null, checkpointName: null, calibration, robustness };
     const figures = await renderFigures(runCharts(view), out, opts.scale ?? 2, notes);
     await explainIfAsked(assets, explain, opts, threshold, notes);
