@@ -42,14 +42,19 @@ describe('the pretrained detector (models/)', function () {
   });
 
   it("Classifier.load() and load('pretrained') load it, tempered by its stored temperature", async () => {
+    const png = await makePng(3);
+    const untempered = await Classifier.load('pretrained', { threads: TEST_THREADS, temperature: 1 });
+    const [raw] = await untempered.predictBatch([png]);
+    untempered.dispose();
     for (const target of [undefined, 'pretrained']) {
       const clf = await Classifier.load(target, { threads: TEST_THREADS });
       try {
         expect(clf.info.checkpoint).to.equal(file);
         expect(clf.info.parameters).to.equal(m.parameters);
-        const [p] = await clf.predictBatch([await makePng(3)]);
-        expect(p.pReal).to.be.within(0, 1);
-        expect(p.pReal).to.be.closeTo(1 / (1 + Math.exp(-p.logit / (m.calibration?.temperature ?? 1))), 1e-6);
+        expect(clf.temperature).to.equal(m.calibration?.temperature);
+        const [p] = await clf.predictBatch([png]);
+        expect(p.logit).to.be.closeTo(raw.logit / (m.calibration?.temperature ?? 1), 1e-5);
+        expect(p.pReal).to.be.closeTo(1 / (1 + Math.exp(-p.logit)), 1e-9);
       } finally {
         clf.dispose();
       }
