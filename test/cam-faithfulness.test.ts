@@ -9,6 +9,7 @@ import path from 'node:path';
 import { camFromLayer, GRADIENT_CAM_METHODS, scoreCam, upsampleMaps, type LayerTensors } from '../src/gradcam/cam-methods';
 import { centrePriorMaps, faithfulness, imputeNoisyLinear, randomMaps } from '../src/gradcam/faithfulness';
 import { camMaps, CAM_METHODS } from '../src/gradcam/faithfulness-run';
+import { explainImages } from '../src/gradcam/explain';
 import { CifakeModel } from '../src/model';
 import { rng } from './data-helpers';
 import { synthesize } from '../src/data/synth';
@@ -159,6 +160,20 @@ describe('CAM methods on a real model (native layer tensors)', function () {
       for (const v of all.maps) expect(v, m).to.be.within(0, 1);
       const one = await camMaps(model, images.subarray(3072, 6144), m);
       one.maps.forEach((v, i) => expect(v, `${m} pixel ${i}`).to.be.closeTo(all.maps[1024 + i], 1e-4));
+    }
+    // explainImages (cifake gradcam --method) gives every gradient method's layer maps for each image's predicted class
+    for (const m of ['xgradcam', 'layercam', 'eigencam'] as const) {
+      const e = await explainImages(model, images, { method: m });
+      const byClass = [await model.gradcam(images, { target: 'fake', tensors: true }), await model.gradcam(images, { target: 'real', tensors: true })];
+      for (let i = 0; i < 6; i++) {
+        const r = byClass[e.predicted[i]];
+        const hw = r.layerSize * r.layerSize;
+        const one = { n: 1, channels: r.channels!, size: r.layerSize, activations: r.activations!.subarray(i * 16 * hw, (i + 1) * 16 * hw), gradients: r.gradients!.subarray(i * 16 * hw, (i + 1) * 16 * hw) };
+        const want = camFromLayer(one, m);
+        want.forEach((v, k) => expect(e.raw[i * hw + k], `${m} image ${i}`).to.be.closeTo(v, 1e-4 * Math.max(1, Math.abs(v))));
+      }
+      expect(e.method).to.equal(m);
+      for (const v of e.maps) expect(v).to.be.within(0, 1);
     }
     model.dispose();
   });

@@ -151,7 +151,7 @@ async function explainFiles(clf: Classifier, all: string[], f: GradcamFlags, lay
   }
   const width = Math.max(4, ...all.map((x) => x.length));
   const lines = [
-    `${e.method === 'hirescam' ? 'HiResCAM' : 'Grad-CAM'} at ${e.layer} (${e.layerSize}x${e.layerSize}) of ${describeCheckpoint(clf.info.checkpoint)}`,
+    `${gradcam.CAM_METHOD_NAMES[e.method]} at ${e.layer} (${e.layerSize}x${e.layerSize}) of ${describeCheckpoint(clf.info.checkpoint)}`,
     `${'file'.padEnd(width)}  P(REAL)  predicted  explains  raw max     triptych`,
     ...results.map(
       (r) => `${r.file.padEnd(width)}  ${r.pReal.toFixed(4).padStart(7)}  ${r.predicted.padEnd(9)}  ${r.target.padEnd(8)}  ${r.rawMax.toExponential(2).padEnd(10)}  ${r.png}`,
@@ -194,7 +194,7 @@ async function explainSplit(clf: Classifier, f: GradcamFlags, layer: string): Pr
   const stat = (k: 'REAL' | 'FAKE') =>
     `  predicted ${k}: n=${s[k].count}, centre quarter holds ${(s[k].centreShare * 100).toFixed(1)}% of the mean map, 4-px border ${(s[k].borderShare * 100).toFixed(1)}%, peak at (${s[k].peak.row}, ${s[k].peak.col})`;
   const lines = [
-    `${d.method === 'hirescam' ? 'HiResCAM' : 'Grad-CAM'} at ${d.layer} (${d.layerSize}x${d.layerSize}) of ${describeCheckpoint(clf.info.checkpoint)} on ${f.split} of ${f.data}`,
+    `${gradcam.CAM_METHOD_NAMES[d.method]} at ${d.layer} (${d.layerSize}x${d.layerSize}) of ${describeCheckpoint(clf.info.checkpoint)} on ${f.split} of ${f.data}`,
     `${d.count} images${d.accuracy === null ? '' : `, accuracy ${(d.accuracy * 100).toFixed(2)}%`}; predicted REAL ${d.predicted.REAL}, FAKE ${d.predicted.FAKE}`,
     'class means (uniform: centre 25%, border 43.8%):',
     stat('REAL'),
@@ -217,7 +217,11 @@ export function gradcamCommand(): Command {
     .option('--split <name>', 'split of --data', 'test')
     .option('--sample <n>', 'gallery images per group (most confident REAL, most confident FAKE, misclassified)', positiveInt('--sample'), 8)
     .option('--limit <n>', 'with --data: at most N images per class (a seeded subset)', positiveInt('--limit'))
-    .addOption(new Option('--method <m>', 'gradcam (channel-mean gradients) or hirescam (element-wise)').choices(['gradcam', 'hirescam']).default('gradcam'))
+    .addOption(
+      new Option('--method <m>', 'gradcam (channel-mean gradients), hirescam (element-wise), gradcampp, xgradcam, layercam or eigencam (see --faithfulness for which to trust)')
+        .choices([...gradcam.GRADIENT_CAM_METHODS])
+        .default('gradcam'),
+    )
     .addOption(new Option('--target <class>', 'class explained: the predicted one, or always real / fake').choices(['pred', 'real', 'fake']).default('pred'))
     .option('--layer <name>', 'layer: conv1..convK (after BN+ReLU, before pooling) or pool1..poolK (default: the last conv block)')
     .addOption(new Option('--colormap <name>', 'heatmap colours').choices([...COLORMAP_NAMES]).default('viridis'))

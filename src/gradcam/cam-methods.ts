@@ -20,6 +20,17 @@ import { resizeBilinear } from './resample';
 export const GRADIENT_CAM_METHODS = ['gradcam', 'hirescam', 'gradcampp', 'xgradcam', 'layercam', 'eigencam'] as const;
 export type GradientCamMethod = (typeof GRADIENT_CAM_METHODS)[number];
 
+/** How each method is named in titles and tables. */
+export const CAM_METHOD_NAMES: Record<GradientCamMethod | 'scorecam', string> = {
+  gradcam: 'Grad-CAM',
+  hirescam: 'HiResCAM',
+  gradcampp: 'Grad-CAM++',
+  xgradcam: 'XGradCAM',
+  layercam: 'LayerCAM',
+  eigencam: 'EigenCAM',
+  scorecam: 'ScoreCAM',
+};
+
 export interface LayerTensors {
   n: number;
   channels: number;

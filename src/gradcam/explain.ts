@@ -18,11 +18,13 @@ import { classMeanMaps, ClassMeanMaps, renderClassMeans } from './classmeans';
 import { ColormapName } from './colormap';
 import { GalleryItem, GallerySelection, renderGallery, selectGalleryItems } from './gallery';
 import { renderTriptych, RenderStyle } from './render';
+import { CAM_METHOD_NAMES, camFromLayer, GRADIENT_CAM_METHODS, upsampleMaps, type GradientCamMethod } from './cam-methods';
 import { resizeBilinear } from './resample';
 import { Label, LABEL_NAMES } from './validate';
 
 export type ExplainTarget = 'pred' | 'real' | 'fake';
-export type ExplainMethod = 'gradcam' | 'hirescam';
+/** Grad-CAM and HiResCAM come from the addon; the others from the layer's activations and gradients (cam-methods.ts). */
+export type ExplainMethod = GradientCamMethod;
 
 export interface ExplainOptions {
   /** Layer to explain (conv1..convK, pool1..poolK); default the model's last conv block before pooling. */
@@ -84,7 +86,7 @@ export interface ExplainedImage {
 
 const IMAGE_BYTES = 3 * 32 * 32;
 const TARGETS: readonly ExplainTarget[] = ['pred', 'real', 'fake'];
-const METHODS: readonly ExplainMethod[] = ['gradcam', 'hirescam'];
+const METHODS: readonly ExplainMethod[] = GRADIENT_CAM_METHODS;
 
 /** Throws an error that lists the valid layer names when `layer` is not one of the model's. */
 export function assertLayer(model: CifakeModel, layer: string | undefined): string {
@@ -170,7 +172,14 @@ export async function explainImages(model: CifakeModel, images: Uint8Array, opts
     predicted: new Uint8Array(n),
     targets: new Uint8Array(n),
   };
-  const call = (x: Uint8Array, target: ExplainTarget) => model.gradcam(x, { layer: o.layer, target, method: o.method, size: o.size });
+  const call = async (x: Uint8Array, target: ExplainTarget): Promise<GradCamResult> => {
+    if (o.method === 'gradcam' || o.method === 'hirescam') return model.gradcam(x, { layer: o.layer, target, method: o.method, size: o.size });
+    const r = await model.gradcam(x, { layer: o.layer, target, size: o.size, tensors: true });
+    const raw = camFromLayer({ n: r.n, channels: r.channels!, size: r.layerSize, activations: r.activations!, gradients: r.gradients! }, o.method);
+    const rawMax = new Float32Array(r.n);
+    for (let i = 0; i < r.n; i++) for (let k = 0; k < layerPlane; k++) rawMax[i] = Math.max(rawMax[i]!, raw[i * layerPlane + k]!);
+    return { ...r, raw, rawMax, maps: upsampleMaps(raw, r.n, r.layerSize, o.size) };
+  };
   for (let start = 0; start < n; start += o.batchSize) {
     const end = Math.min(n, start + o.batchSize);
     const r = await call(images.subarray(start * IMAGE_BYTES, end * IMAGE_BYTES), o.target);
@@ -420,7 +429,7 @@ export async function explainDataset(model: CifakeModel, data: DatasetInput, opt
     fileName: s.file !== null ? path.basename(s.file) : `#${s.index}`,
     group: s.group,
   }));
-  const methodName = all.method === 'hirescam' ? 'HiResCAM' : 'Grad-CAM';
+  const methodName = CAM_METHOD_NAMES[all.method];
   const targetName = all.target === 'pred' ? 'predicted class' : all.target.toUpperCase();
   const gallery = await renderGallery(items, {
     title: title ?? `${methodName} at ${all.layer} (${side}x${side}), explaining the ${targetName}`,

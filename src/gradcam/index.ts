@@ -62,7 +62,7 @@ export type {
   Explanation,
   ImageExplanation,
 } from './explain';
-export { camFromLayer, scoreCam, upsampleMaps, GRADIENT_CAM_METHODS } from './cam-methods';
+export { camFromLayer, scoreCam, upsampleMaps, CAM_METHOD_NAMES, GRADIENT_CAM_METHODS } from './cam-methods';
 export type { GradientCamMethod, LayerTensors } from './cam-methods';
 export { centrePriorMaps, faithfulness, imputeNoisyLinear, randomMaps, ROAD_PERCENTILES } from './faithfulness';
 export type { FaithfulnessScores } from './faithfulness';

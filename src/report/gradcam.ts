@@ -6,6 +6,7 @@ import path from 'node:path';
 
 import sharp from 'sharp';
 
+import { CAM_METHOD_NAMES } from '../gradcam/cam-methods';
 import { explainDataset } from '../gradcam/explain';
 import { GRADCAM_DIR, gradcamFolderFiles, writeGradcamFolder, type GradcamFolderFiles } from '../run';
 import { readJsonIfExists } from '../util/json-file';
@@ -109,7 +110,7 @@ interface GradcamSummaryFile {
 function gradcamSummary(runDir: string, notes: string[]): Html | string {
   const s = readSummaryFile(runDir, notes);
   if (!s || !s.classMeanStats) return '';
-  const method = s.method === 'hirescam' ? 'HiResCAM' : 'Grad-CAM';
+  const method = CAM_METHOD_NAMES[s.method as keyof typeof CAM_METHOD_NAMES] ?? 'Grad-CAM';
   const head = `${method} at ${s.layer ?? '?'} (${s.layerSize ?? '?'}x${s.layerSize ?? '?'}), explaining the ${s.target === 'pred' || !s.target ? 'predicted class' : s.target.toUpperCase()}, on ${s.count ?? '?'} ${s.split ?? ''} images${s.subset ? ` (${s.subset})` : ''}.`;
   const rows = (['REAL', 'FAKE'] as const)
     .filter((k) => s.classMeanStats?.[k])
