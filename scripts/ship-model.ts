@@ -31,7 +31,8 @@ function card(m: PretrainedManifest, config: Record<string, unknown>): string {
 | preset | \`${m.preset}\` (ours, not the paper's) |
 | parameters | ${m.parameters.toLocaleString('en-US')} |
 | weights | after epoch ${m.trainedEpochs} of the run (its best by validation loss) |
-| test accuracy (threshold 0.5) | **${pct(t.accuracy)}** on ${t.n.toLocaleString('en-US')} images; ${t.withoutDuplicates ? `${pct(t.withoutDuplicates.accuracy)} without the 197 test/FAKE duplicates of train files (n ${t.withoutDuplicates.n})` : ''} |
+| decision threshold | ${m.threshold !== undefined && m.threshold !== 0.5 ? `${m.threshold.toFixed(4)} on the tempered P(REAL): the Youden threshold chosen on validation, carried in the checkpoint's config (predict, eval, serve use it)` : '0.5'} |
+| test accuracy at that threshold | **${pct(t.accuracy)}** on ${t.n.toLocaleString('en-US')} images; ${t.withoutDuplicates ? `${pct(t.withoutDuplicates.accuracy)} without the 197 test/FAKE duplicates of train files (n ${t.withoutDuplicates.n})` : ''} |
 | test ROC-AUC | ${t.rocAuc.toFixed(4)} |
 ${t.tta ? `| with flip TTA (\`--tta\`) | ${pct(t.tta.accuracy)}, AUC ${t.tta.rocAuc.toFixed(4)} |\n` : ''}| temperature (fitted on validation) | ${m.calibration ? m.calibration.temperature.toFixed(4) : 'none'} |
 | Youden threshold (validation) | ${m.calibration ? m.calibration.youdenThreshold.toFixed(4) : 'none'} |
@@ -76,11 +77,12 @@ resized images.
 
 async function main() {
   const { values } = parseArgs({
-    options: { run: { type: 'string' }, preset: { type: 'string' }, data: { type: 'string' }, 'exclude-list': { type: 'string' }, command: { type: 'string' }, notes: { type: 'string', default: '' } },
+    options: { run: { type: 'string' }, preset: { type: 'string' }, threshold: { type: 'string', default: '0.5' }, data: { type: 'string' }, 'exclude-list': { type: 'string' }, command: { type: 'string' }, notes: { type: 'string', default: '' } },
   });
   if (!values.run || !values.preset || !values.data || !values.command)
     throw new Error('usage: ship-model.ts --run RUN --preset NAME --data ZIP --command "the training command" [--exclude-list FILE] [--notes TEXT]');
   if (!isPresetName(values.preset)) throw new Error(`--preset: unknown preset ${values.preset}`);
+  if (values.threshold !== '0.5' && values.threshold !== 'youden') throw new Error('--threshold: 0.5 or youden (the threshold calibration chose on validation)');
   const checkpoint = resolveCheckpoint(values.run);
   const config = readRunConfig(values.run) as unknown as Record<string, unknown> & { name?: string };
   fs.mkdirSync(PRETRAINED_DIR, { recursive: true });
@@ -89,7 +91,11 @@ async function main() {
   const parameters = model.parameters;
   try {
     const { format: _f, spec: _s, ...rest } = meta;
-    await model.save(out, { ...rest, shippedFrom: path.basename(values.run) });
+    const youden = (meta as { calibration?: { youdenThreshold?: number } }).calibration?.youdenThreshold;
+    if (values.threshold === 'youden' && typeof youden !== 'number') throw new Error(`--threshold youden: ${checkpoint} has no calibration (run cifake calibrate first)`);
+    // the operating threshold travels in the config, where Classifier, predict, eval, robustness and serve read it
+    const config = values.threshold === 'youden' ? { ...(meta.config as Record<string, unknown>), threshold: youden } : meta.config;
+    await model.save(out, { ...rest, config, shippedFrom: path.basename(values.run) });
   } finally {
     model.dispose();
   }
@@ -102,6 +108,7 @@ async function main() {
     sha256: sha256File(out),
     bytes: fs.statSync(out).size,
     preset: values.preset,
+    threshold: values.threshold === 'youden' ? ((meta as { calibration?: { youdenThreshold: number } }).calibration?.youdenThreshold ?? 0.5) : 0.5,
     parameters,
     command: values.command,
     trainedEpochs: Number((meta as { epoch?: number }).epoch ?? 0),

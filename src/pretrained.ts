@@ -20,6 +20,8 @@ export interface PretrainedManifest {
   sha256: string;
   bytes: number;
   preset: string;
+  /** the decision threshold on the tempered P(REAL) the shipped checkpoint's config carries (0.5, or the Youden threshold chosen on validation) */
+  threshold?: number;
   parameters: number;
   /** the exact command that trained the weights */
   command: string;

@@ -52,6 +52,7 @@ describe('the pretrained detector (models/)', function () {
         expect(clf.info.checkpoint).to.equal(file);
         expect(clf.info.parameters).to.equal(m.parameters);
         expect(clf.temperature).to.equal(m.calibration?.temperature);
+        expect(clf.threshold).to.equal(m.threshold ?? 0.5);
         const [p] = await clf.predictBatch([png]);
         expect(p.logit).to.be.closeTo(raw.logit / (m.calibration?.temperature ?? 1), 1e-5);
         expect(p.pReal).to.be.closeTo(1 / (1 + Math.exp(-p.logit)), 1e-9);
@@ -83,8 +84,10 @@ describe('the pretrained detector (models/)', function () {
     const { model } = await CifakeModel.load(file, { device: 'cpu', threads: TEST_THREADS, withOptimizer: false });
     try {
       const logits = await model.predictLogits(set.images);
+      // at the card's operating point: tempered P(REAL) against the shipped threshold
+      const t = m.calibration?.temperature ?? 1, threshold = m.threshold ?? 0.5;
       let correct = 0;
-      for (let i = 0; i < logits.length; i++) if ((logits[i] >= 0 ? 1 : 0) === set.labels[i]) correct++;
+      for (let i = 0; i < logits.length; i++) if ((1 / (1 + Math.exp(-logits[i] / t)) >= threshold ? 1 : 0) === set.labels[i]) correct++;
       const card = (m.test as { accuracy: number }).accuracy;
       expect(correct / logits.length).to.be.closeTo(card, 0.01);
     } finally {

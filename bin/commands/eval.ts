@@ -37,7 +37,7 @@ export function evalCommand(): Command {
       const bar = !o.json && process.stderr.isTTY ? data.progressBar(`decode ${o.split}`) : undefined;
       const { model, json: _json, ...rest } = o;
       const r = await evaluate(model, { ...rest, onProgress: bar });
-      const lines = [`${describeCheckpoint(r.checkpoint)} on ${r.split} of ${r.data}${r.tta ? ' (with horizontal-flip TTA)' : ''}`, metricsTable(r.split, r.metrics)];
+      const lines = [`${describeCheckpoint(r.checkpoint)} on ${r.split} of ${r.data}${r.tta ? ' (with horizontal-flip TTA)' : ''}${r.temperature !== 1 ? ` (temperature ${r.temperature.toFixed(3)}, threshold ${r.metrics.threshold})` : ''}`, metricsTable(r.split, r.metrics)];
       if (r.withoutExcluded) lines.push(metricsTable(`${r.split} without ${r.withoutExcluded.excluded} listed images`, r.withoutExcluded.metrics));
       print(!!o.json, r, lines.join('\n'));
     });

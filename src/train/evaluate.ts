@@ -37,9 +37,12 @@ export interface EvaluateResult {
   data: string;
   split: string;
   tta: boolean;
+  /** the logits were divided by this before the metrics (the checkpoint's calibration, as Classifier does) */
+  temperature: number;
   metrics: MetricsReport;
   /** Present with excludeList: the same metrics without the listed images. */
   withoutExcluded?: { excluded: number; listed: number; metrics: MetricsReport };
+  /** with `scores`: per-image logits, divided by the temperature */
   scores?: { files: string[]; labels: Uint8Array; logits: Float32Array };
 }
 
@@ -92,16 +95,20 @@ export async function evaluate(target: string | undefined, opts: EvaluateOptions
   const { model, meta } = await CifakeModel.load(checkpoint, { device: opts.device ?? 'auto', threads: opts.threads, withOptimizer: false });
   try {
     const threshold = opts.threshold ?? (meta.config as { threshold?: number } | undefined)?.threshold ?? 0.5;
+    // the threshold is on the tempered P(REAL), as Classifier and predict apply it
+    const temperature = (meta as { calibration?: { temperature?: number } }).calibration?.temperature ?? 1;
     const logits = await model.predictLogits(set.images, opts.batchSize ?? 1024);
     if (opts.tta) {
       const mirrored = await model.predictLogits(hflipImages(set.images), opts.batchSize ?? 1024);
       for (let i = 0; i < logits.length; i++) logits[i] = (logits[i] + mirrored[i]) / 2;
     }
+    if (temperature !== 1) for (let i = 0; i < logits.length; i++) logits[i] /= temperature;
     const result: EvaluateResult = {
       checkpoint,
       data: opts.data,
       split,
       tta: !!opts.tta,
+      temperature,
       metrics: computeMetrics(logits, set.labels, { fromLogits: true, threshold }),
     };
     if (opts.scores) result.scores = { files: set.files, labels: set.labels, logits };
