@@ -54,7 +54,7 @@ sigmoid(logit / temperature).
 
 \`\`\`bash
 ${m.command}
-npx tsx scripts/ship-model.ts --run runs/<that run> --data <cifake.zip> --exclude-list test-fake-duplicates.txt --command "<the command above>"
+npx tsx scripts/ship-model.ts --run runs/<that run> --preset ${m.preset}${m.threshold !== undefined && m.threshold !== 0.5 ? ' --threshold youden' : ''} --data <cifake.zip> --exclude-list test-fake-duplicates.txt --command "<the command above>"
 \`\`\`
 
 CI never trains these weights; a test checks the file against the sha256 above and, where the
