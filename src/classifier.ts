@@ -1,6 +1,7 @@
 // The embedding API: a trained detector in a Node app.
 //   const clf = await Classifier.load('runs/hoc');
 //   const { label, pReal } = await clf.predict(fs.readFileSync('cat.jpg'));
+import { storedTemperature } from './calibration';
 import { checkMaxPixels, decodeImages, PREDICT_MAX_PIXELS } from './data/decode';
 import { explainImage, type ExplainMethod, type ExplainPngOptions, type ExplainTarget, type ImageExplanation } from './gradcam/explain';
 import { sigmoid } from './metrics';
@@ -176,7 +177,7 @@ export class Classifier {
     this.maxWaitMs = opts.maxWaitMs ?? 2;
     const trained = (meta.config as { threshold?: number } | undefined)?.threshold;
     this.threshold = opts.threshold ?? trained ?? 0.5;
-    this.temperature = opts.temperature ?? (meta as { calibration?: { temperature?: number } }).calibration?.temperature ?? 1;
+    this.temperature = opts.temperature ?? storedTemperature(meta) ?? 1;
     this.resize = opts.resize ?? true;
     this.maxPixels = opts.maxPixels ?? PREDICT_MAX_PIXELS;
   }

@@ -124,3 +124,8 @@ export function youdenThreshold(probs: Scores, labels: Labels): { threshold: num
   }
   return best;
 }
+
+/** The temperature calibration stored in a checkpoint's meta (`calibration.temperature`), if any. */
+export function storedTemperature(meta: object): number | undefined {
+  return (meta as { calibration?: { temperature?: number } }).calibration?.temperature;
+}

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { storedTemperature } from '../calibration';
 import { decodeImages, limitIndices, loadSplit, subsetImageSet, DataError } from '../data';
 import { FolderSource } from '../data/folder';
 import { CifakeModel } from '../model';
@@ -89,7 +90,6 @@ export async function runRobustness(target: string | undefined, opts: Robustness
   const checkpoint = resolveCheckpoint(resolveModelTarget(target));
   const meta = CifakeModel.readMeta(checkpoint);
   const trained = (meta.config ?? {}) as { resize?: boolean; threshold?: number };
-  const calibration = (meta as { calibration?: { temperature?: number } }).calibration;
   let images: Uint8Array, labels: Uint8Array, skipped: { name: string; message: string }[] = [];
   const split = opts.label ? null : (opts.split ?? 'test');
   if (opts.label) {
@@ -105,7 +105,7 @@ export async function runRobustness(target: string | undefined, opts: Robustness
       suite,
       seed: opts.seed ?? 0,
       threshold: opts.threshold ?? trained.threshold ?? 0.5,
-      temperature: opts.temperature ?? calibration?.temperature ?? 1,
+      temperature: opts.temperature ?? storedTemperature(meta) ?? 1,
       onRow: opts.onRow,
     });
     const result: RobustnessRunResult = { checkpoint, data: opts.data, split, label: opts.label ?? null, skipped, ...report, savedTo: null };

@@ -32,6 +32,8 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { canonicalJson } from '../util/canonical-json';
+
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
@@ -289,19 +291,7 @@ export function expandGrid(grid: GridSpec): TrialSpec[] {
 // ---------------------------------------------------------------------------
 // naming
 
-/** JSON with sorted object keys. */
-export function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (v !== null && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .filter((k) => o[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v) ?? 'null';
-}
+export { canonicalJson };
 
 function sanitizeName(s: string): string {
   const out = s.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 100);

@@ -1,5 +1,6 @@
 // Evaluation of a trained model on a split of a dataset, optionally without listed files
 // (e.g. CIFAKE's test/FAKE images that duplicate train images).
+import { storedTemperature } from '../calibration';
 import fs from 'node:fs';
 
 import { loadSplit, type ImageSet, type ProgressCallback } from '../data';
@@ -96,7 +97,7 @@ export async function evaluate(target: string | undefined, opts: EvaluateOptions
   try {
     const threshold = opts.threshold ?? (meta.config as { threshold?: number } | undefined)?.threshold ?? 0.5;
     // the threshold is on the tempered P(REAL), as Classifier and predict apply it
-    const temperature = (meta as { calibration?: { temperature?: number } }).calibration?.temperature ?? 1;
+    const temperature = storedTemperature(meta) ?? 1;
     const logits = await model.predictLogits(set.images, opts.batchSize ?? 1024);
     if (opts.tta) {
       const mirrored = await model.predictLogits(hflipImages(set.images), opts.batchSize ?? 1024);

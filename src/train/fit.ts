@@ -14,6 +14,7 @@ import { connectRanks, type RankSync } from '../parallel/sync';
 import type { DistOptions } from '../parallel/options';
 import { resolveModelTarget } from '../pretrained';
 import { createRunDir, readRunConfig, resolveCheckpoint, resolveData, RUN_FILES, type RunSummary, type StopReason } from '../run';
+import { canonicalJson } from '../util/canonical-json';
 import { packageVersion } from '../version';
 import { EarlyStopping, type EarlyStoppingState } from './early-stopping';
 import { NO_RECORDER, RunRecorder, type Recorder } from './recorder';
@@ -218,13 +219,6 @@ async function fit(config: TrainConfig, runDir: string, opts: TrainOptions, sync
   }
 }
 
-/** Sorted-key JSON: two specs are the same model whatever order their fields were written in. */
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`;
-  return JSON.stringify(v);
-}
-
 /**
  * config.initFrom's checkpoint, checked before any data is decoded: it exists and holds this
  * config's model (rank 0 only; the others get its weights with the initial broadcast).
@@ -239,8 +233,8 @@ function initCheckpointOf(config: TrainConfig, sync: RankSync, resuming: boolean
   }
   const theirs = CifakeModel.readMeta(checkpoint).spec;
   const ours = modelSpecOf(config.model);
-  if (canonical(theirs) !== canonical(ours))
-    throw new ConfigError([{ path: 'initFrom', message: `${checkpoint} holds another model (${canonical(theirs)}) than this config's (${canonical(ours)})` }]);
+  if (canonicalJson(theirs) !== canonicalJson(ours))
+    throw new ConfigError([{ path: 'initFrom', message: `${checkpoint} holds another model (${canonicalJson(theirs)}) than this config's (${canonicalJson(ours)})` }]);
   return checkpoint;
 }
 
