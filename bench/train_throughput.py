@@ -1,7 +1,8 @@
 """Idiomatic PyTorch training loop for the three CIFAKE models, for bench/train-throughput.ts.
 
 Prints one JSON line per timed epoch: {"model", "batch", "epoch", "images_per_sec"}.
-Usage: python3 bench/train_throughput.py --model hoc --batch 32 --images 20000 --epochs 3 --threads 2
+Usage: python3 bench/train_throughput.py --model hoc --batch 32 --images 90000 --epochs 1 --warmup 2000 --threads 2
+The caller sets the environment (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, OMP_WAIT_POLICY, MALLOC_*_).
 """
 import argparse
 import json
@@ -41,6 +42,7 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--images", type=int, default=20000)
     ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=2000, help="images in the untimed warm-up epoch")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--data", default=None, help="raw uint8 file N*3*32*32 then N labels")
     a = ap.parse_args()
@@ -55,6 +57,7 @@ def main():
         y = torch.randint(0, 2, (a.images,)).float()
     ds = torch.utils.data.TensorDataset(x.float() / 255.0, y)
     loader = torch.utils.data.DataLoader(ds, batch_size=a.batch, shuffle=True)
+    warmup = torch.utils.data.DataLoader(torch.utils.data.Subset(ds, range(min(a.warmup, a.images))), batch_size=a.batch, shuffle=True)
     model = make_model(a.model)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.BCEWithLogitsLoss()
@@ -62,7 +65,7 @@ def main():
         model.train()
         t0 = time.perf_counter()
         n = 0
-        for xb, yb in loader:
+        for xb, yb in (warmup if epoch == 0 else loader):
             opt.zero_grad()
             loss = loss_fn(model(xb).view(-1), yb)
             loss.backward()

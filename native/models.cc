@@ -54,15 +54,15 @@ torch::Tensor ConvBlockImpl::first_conv(const torch::Tensor& x) {
   return conv_->forward(x) + conv_sq_->forward(x * x);
 }
 
-torch::Tensor ConvBlockImpl::features(const torch::Tensor& x) {
+// The ReLUs run in place: neither conv, BN, add nor max-pool keeps its output for backward.
+torch::Tensor ConvBlockImpl::pre_activation(const torch::Tensor& x) {
   auto y = first_conv(x);
   if (bn_) y = bn_->forward(y);
-  if (more_convs_.empty() && !residual_) return torch::relu(y);
   for (size_t k = 0; k < more_convs_.size(); ++k) {
-    y = more_bns_[k]->forward(more_convs_[k]->forward(torch::relu(y)));
+    y = more_bns_[k]->forward(more_convs_[k]->forward(torch::relu_(y)));
   }
   if (residual_) y = y + (proj_ ? proj_bn_->forward(proj_->forward(x)) : x);
-  return torch::relu(y);
+  return y;
 }
 
 CifakeNetImpl::CifakeNetImpl(const ModelSpec& spec) : spec_(spec) {
@@ -89,16 +89,17 @@ torch::Tensor CifakeNetImpl::forward(const torch::Tensor& input, const std::stri
                                      torch::Tensor* tap) {
   auto x = input;
   for (size_t i = 0; i < blocks_.size(); ++i) {
-    auto a = blocks_[i]->features(x);
-    x = blocks_[i]->pool(a);
-    if (tap && !tap_layer.empty()) {
-      auto n = std::to_string(i + 1);
-      if (tap_layer == "conv" + n) *tap = a;
-      if (tap_layer == "pool" + n) *tap = x;
+    const auto n = std::to_string(i + 1);
+    if (tap && tap_layer == "conv" + n) {
+      *tap = blocks_[i]->features(x);
+      x = blocks_[i]->pool(*tap);
+    } else {
+      x = blocks_[i]->pooled_features(x);
+      if (tap && tap_layer == "pool" + n) *tap = x;
     }
   }
   x = x.flatten(1);
-  for (auto& d : dense_) x = torch::relu(d->forward(x));
+  for (auto& d : dense_) x = d->forward(x).relu_();
   if (spec_.dropout > 0 && is_training()) {
     // torch::dropout's CPU arithmetic (a Bernoulli mask scaled by 1 / (1 - p)), drawn from this
     // model's generator instead of libtorch's global one.

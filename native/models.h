@@ -37,11 +37,16 @@ class ConvBlockImpl : public torch::nn::Module {
  public:
   ConvBlockImpl(int64_t in_channels, int64_t out_channels, const ModelSpec& spec);
   // Activation after ReLU, before pooling (the Grad-CAM layer).
-  torch::Tensor features(const torch::Tensor& x);
+  torch::Tensor features(const torch::Tensor& x) { return pre_activation(x).relu_(); }
   torch::Tensor pool(const torch::Tensor& a) { return torch::max_pool2d(a, 2); }
+  // pool(features(x)), computed as relu(maxpool(.)): the same values (ReLU is monotone, so it
+  // commutes with max), with the ReLU and its backward on a quarter of the elements.
+  torch::Tensor pooled_features(const torch::Tensor& x) { return pool(pre_activation(x)).relu_(); }
 
  private:
   torch::Tensor first_conv(const torch::Tensor& x);
+  // Everything up to the block's last ReLU.
+  torch::Tensor pre_activation(const torch::Tensor& x);
 
   bool hoc_, fused_, residual_;
   int64_t padding_;
