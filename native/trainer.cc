@@ -275,7 +275,7 @@ void Trainer::broadcast_state(int root) {
 constexpr int64_t kCpuPredictChunk = 64;
 
 std::vector<float> Trainer::predict_tensor(const torch::Tensor& images, int64_t batch_size) {
-  torch::NoGradGuard no_grad;
+  c10::InferenceMode inference;  // no autograd graph, version counters or view tracking
   EvalModeScope eval_mode(*model_);
   const int64_t n = images.size(0);
   const int64_t chunk = device_.is_cpu() ? std::min(batch_size, kCpuPredictChunk) : batch_size;

@@ -11,7 +11,7 @@ import type { DatasetSummary } from '../data';
 import { computeMetrics, rocAuc, rocCurve, type MetricsReport } from '../metrics';
 import { CifakeModel } from '../model';
 import type { EpochLog } from '../train/fit';
-import { endCheckpoint, GRADCAM_DIR, gradcamFolderFiles, readHistory, readRunCalibration, readRunConfig, readRunDataSummary, readRunRobustness, readRunSummary, RUN_FILES, type RunDataSummary, type RunSummary } from '../run';
+import { endCheckpoint, GRADCAM_DIR, isRunDir, gradcamFolderFiles, readHistory, readRunCalibration, readRunConfig, readRunDataSummary, readRunRobustness, readRunSummary, RUN_FILES, type RunDataSummary, type RunSummary } from '../run';
 import type { RunCalibration } from '../calibration/run';
 import type { RobustnessRunResult } from '../robustness/run';
 import { readJsonIfExists, writeFileAtomic } from '../util/json-file';
@@ -302,7 +302,7 @@ async function explainIfAsked(assets: RunAssets | null, explain: boolean, opts: 
 
 async function runReport(runDir: string, out: string, opts: ReportOptions): Promise<ReportResult> {
   const notes: string[] = [];
-  if (!fs.existsSync(path.join(runDir, RUN_FILES.config)))
+  if (!isRunDir(runDir))
     throw new Error(`${runDir} is not a run directory (no ${RUN_FILES.config}) nor a sweep folder (no leaderboard.json)`);
   const config = readRunConfig(runDir);
   const dataSummary = readOptional(() => readRunDataSummary(runDir), notes);

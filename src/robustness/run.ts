@@ -11,7 +11,7 @@ import { decodeImages, limitIndices, loadSplit, subsetImageSet, DataError } from
 import { FolderSource } from '../data/folder';
 import { CifakeModel } from '../model';
 import { resolveModelTarget } from '../pretrained';
-import { resolveCheckpoint, RUN_FILES, writeRunRobustness } from '../run';
+import { isRunDir, resolveCheckpoint, RUN_FILES, writeRunRobustness } from '../run';
 import { evaluateRobustness, type RobustnessReport, type RobustnessRow } from './evaluate';
 import { DEFAULT_SUITE, parsePerturbation } from './perturb';
 
@@ -64,15 +64,6 @@ async function listImages(dir: string): Promise<string[]> {
   return out;
 }
 
-/** `target` itself when it is a run directory (one with config.json), else null. */
-function runDirOf(target: string): string | null {
-  try {
-    return fs.statSync(target).isDirectory() && fs.existsSync(path.join(target, RUN_FILES.config)) ? target : null;
-  } catch {
-    return null;
-  }
-}
-
 async function loadLabelledFolder(dir: string, label: 'REAL' | 'FAKE', resize: boolean) {
   const files = await listImages(dir);
   const decoded = await decodeImages(files, { resize });
@@ -109,7 +100,7 @@ export async function runRobustness(target: string | undefined, opts: Robustness
       onRow: opts.onRow,
     });
     const result: RobustnessRunResult = { checkpoint, data: opts.data, split, label: opts.label ?? null, skipped, ...report, savedTo: null };
-    const runDir = target && split && (opts.saveToRun ?? true) ? runDirOf(target) : null;
+    const runDir = target && split && (opts.saveToRun ?? true) ? (isRunDir(target) ? target : null) : null;
     if (runDir) {
       result.savedTo = path.join(runDir, RUN_FILES.robustness);
       writeRunRobustness(runDir, result);

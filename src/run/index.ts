@@ -4,6 +4,7 @@ export {
   createRunDir,
   discardUnstartedRun,
   endCheckpoint,
+  isRunDir,
   readHistory,
   readRunCalibration,
   readRunRobustness,

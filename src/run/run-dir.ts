@@ -161,6 +161,15 @@ export function endCheckpoint(runDir: string, config: Pick<TrainConfig, 'earlySt
   return firstCheckpoint(runDir, restoredBest(config));
 }
 
+/** A run directory: a directory with a config.json (false for anything else, or nothing there). */
+export function isRunDir(target: string): boolean {
+  try {
+    return fs.statSync(target).isDirectory() && fs.existsSync(path.join(target, RUN_FILES.config));
+  } catch {
+    return false;
+  }
+}
+
 /**
  * A run directory or a checkpoint file -> the checkpoint to load (a run directory: the one it
  * ended with, so evaluating it reproduces its metrics.json; best.pt first without a config.json).
@@ -173,8 +182,7 @@ export function resolveCheckpoint(target: string): string {
     throw new Error(`model not found: ${target} (expected a run directory or a .pt checkpoint)`);
   }
   if (st.isFile()) return target;
-  const hasConfig = fs.existsSync(path.join(target, RUN_FILES.config));
-  return firstCheckpoint(target, hasConfig ? restoredBest(readRunConfig(target)) : true);
+  return firstCheckpoint(target, isRunDir(target) ? restoredBest(readRunConfig(target)) : true);
 }
 
 /** calibration.json: what calibrateRun fitted and measured (its shape is src/calibration/run.ts's RunCalibration). */
