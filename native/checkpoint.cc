@@ -138,7 +138,7 @@ void save_checkpoint(const std::string& path, const std::string& meta, const tor
 // the TorchScript importer parses any of it: libtorch's miniz is built without CRC checks, and the
 // importer can crash on corrupt code records (found by test/native-fuzz.test.ts). Checkpoints are
 // stored uncompressed (deflated records are left to miniz); an archive with ZIP64 fields is left
-// to libtorch's own checks.
+// to libtorch's own checks. Returns the file's bytes, which the archive is then loaded from (one read).
 static uint32_t crc32_of(const uint8_t* p, size_t n) {
   static const std::vector<uint32_t> table = [] {
     std::vector<uint32_t> t(256);
@@ -154,7 +154,7 @@ static uint32_t crc32_of(const uint8_t* p, size_t n) {
   return c ^ 0xFFFFFFFFu;
 }
 
-static void verify_container(const std::string& path) {
+static std::vector<uint8_t> read_verified_container(const std::string& path) {
   auto fail = [&](const std::string& why) {
     throw std::runtime_error(path + ": not a readable cifake-torch checkpoint (truncated, corrupt or another format): " + why);
   };
@@ -171,13 +171,13 @@ static void verify_container(const std::string& path) {
     --eocd;
   }
   const uint32_t entries = u16(eocd + 10), cd_offset = u32(eocd + 16);
-  if (entries == 0xFFFF || cd_offset == 0xFFFFFFFFu) return;  // ZIP64
+  if (entries == 0xFFFF || cd_offset == 0xFFFFFFFFu) return f;  // ZIP64
   size_t at = cd_offset;
   for (uint32_t i = 0; i < entries; ++i) {
     if (u32(at) != 0x02014b50u) fail("bad central directory entry " + std::to_string(i));
     const uint32_t method = u16(at + 10), crc = u32(at + 16), csize = u32(at + 20), usize = u32(at + 24);
     const uint32_t n = u16(at + 28), e = u16(at + 30), c = u16(at + 32), local = u32(at + 42);
-    if (csize == 0xFFFFFFFFu || usize == 0xFFFFFFFFu || local == 0xFFFFFFFFu) return;  // ZIP64
+    if (csize == 0xFFFFFFFFu || usize == 0xFFFFFFFFu || local == 0xFFFFFFFFu) return f;  // ZIP64
     if (u32(local) != 0x04034b50u) fail("bad local header of record " + std::to_string(i));
     const size_t data = size_t(local) + 30 + u16(local + 26) + u16(local + 28);
     if (data + csize > f.size()) fail("record " + std::to_string(i) + " runs past the end of the file");
@@ -187,13 +187,14 @@ static void verify_container(const std::string& path) {
                                " differs, the file changed after it was written; restore it from a copy or retrain)");
     at += 46 + n + e + c;
   }
+  return f;
 }
 
 void open_checkpoint(const std::string& path, const torch::Device& device, OpenCheckpoint& out) {
   auto& archive = out.archive;
-  verify_container(path);
+  const auto bytes = read_verified_container(path);
   try {
-    archive.load_from(path, device);
+    archive.load_from(reinterpret_cast<const char*>(bytes.data()), bytes.size(), device);
   } catch (const c10::Error& e) {
     throw std::runtime_error(path + ": not a readable cifake-torch checkpoint (truncated, corrupt or another format): " +
                              e.what_without_backtrace());
