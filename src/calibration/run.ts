@@ -78,6 +78,8 @@ export async function calibrateRun(runDir: string): Promise<RunCalibration> {
     val: splitCalibration(val, temperature, threshold),
     test: scores.test ? splitCalibration(scores.test, temperature, threshold) : null,
   };
+  // Re-saved from the file, not from the trainer's live model: after restoring the best epoch the
+  // live optimizer state is the last epoch's, and best.pt must keep its own for --resume.
   const { model, meta } = await CifakeModel.load(checkpoint, { device: 'cpu', threads: 1, withOptimizer: true });
   try {
     const { format: _f, spec: _s, ...rest } = meta;
