@@ -3,6 +3,8 @@
 // metrics.json, history.jsonl and scores-test.json; runs without scores are evaluated again.
 //   npx tsx bench/results-table.ts runs/paper-cnn runs/lightweight-paper runs/hoc-paper \
 //     --exclude-list ../shared/data/test-fake-duplicates.txt
+// --spread also prints, per group of runs that differ only in a trailing -s<seed> in their names
+// (hoc-paper-s1, hoc-paper-s2, ...), the mean +- sample sd and min-max of the test figures.
 import path from 'node:path';
 
 import { computeMetrics, type MetricsReport } from '../src/metrics';
@@ -14,6 +16,8 @@ const args = process.argv.slice(2);
 const ex = args.indexOf('--exclude-list');
 const excludeList = ex >= 0 ? args.splice(ex, 2)[1] : undefined;
 const excluded = excludeList ? readExcludeList(excludeList) : null;
+const sp = args.indexOf('--spread');
+const spread = sp >= 0 && args.splice(sp, 1).length > 0;
 const key = (p: string) => p.split('/').slice(-3).join('/').toLowerCase();
 
 const pct = (x: number) => (x * 100).toFixed(2) + '%';
@@ -33,7 +37,31 @@ async function testScores(dir: string, data: string): Promise<{ files: string[];
   }
 }
 
+interface Figures {
+  accuracy: number;
+  auc: number | null;
+  withoutDuplicates: number | null;
+}
+
+function spreadOf(xs: number[]): string {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1)) : NaN;
+  const scale = (x: number) => (mean > 1.5 ? x.toFixed(2) : x.toFixed(4));
+  return `${scale(mean)} +- ${Number.isNaN(sd) ? '-' : scale(sd)} | ${scale(Math.min(...xs))}-${scale(Math.max(...xs))}`;
+}
+
+function printSpread(groups: Map<string, Figures[]>): void {
+  console.log('\n| runs | seeds | test acc % mean +- sd | min-max | ROC-AUC mean +- sd | min-max | acc % without duplicates mean +- sd | min-max |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  for (const [group, runs] of groups) {
+    const aucs = runs.flatMap((r) => (r.auc === null ? [] : [r.auc]));
+    const without = runs.flatMap((r) => (r.withoutDuplicates === null ? [] : [r.withoutDuplicates * 100]));
+    console.log(`| ${group} | ${runs.length} | ${spreadOf(runs.map((r) => r.accuracy * 100))} | ${aucs.length ? spreadOf(aucs) : '- | -'} | ${without.length ? spreadOf(without) : '- | -'} |`);
+  }
+}
+
 async function main() {
+const groups = new Map<string, Figures[]>();
 for (const dir of args) {
   const m = readRunSummary(dir);
   if (!m) throw new Error(`${dir}: no ${RUN_FILES.metrics} (unfinished run)`);
@@ -42,16 +70,21 @@ for (const dir of args) {
   const scores = await testScores(dir, await resolveRunData(dir, config, readRunDataSummary(dir)));
   const test = m.metrics.test ?? computeMetrics(scores.logits, scores.labels, { fromLogits: true });
   let without = '-';
+  let withoutAccuracy: number | null = null;
   if (excluded) {
     const keep = scores.files.map((f, i) => (excluded.has(key(f)) ? -1 : i)).filter((i) => i >= 0);
     const mm = computeMetrics(keep.map((i) => scores.logits[i]), keep.map((i) => scores.labels[i]), { fromLogits: true });
     without = `${pct(mm.accuracy)} (${keep.length})`;
+    withoutAccuracy = mm.accuracy;
   }
+  const group = path.basename(dir).replace(/-s\d+$/, '');
+  groups.set(group, [...(groups.get(group) ?? []), { accuracy: test.accuracy, auc: test.rocAuc, withoutDuplicates: withoutAccuracy }]);
   const minutes = (m.trainSeconds / 60).toFixed(0);
   console.log(
     `| ${path.basename(dir)} | ${config.model.family} | ${m.parameters} | ${history.length} (${m.bestEpoch}) | ${minutes} min, ${m.device} | ${row(test)} | ${without} |`,
   );
 }
+if (spread) printSpread(groups);
 }
 
 main().catch((e) => {
