@@ -89,26 +89,26 @@ async function main() {
   const out = path.join(PRETRAINED_DIR, FILE);
   const { model, meta } = await CifakeModel.load(checkpoint, { device: 'cpu', withOptimizer: false });
   const parameters = model.parameters;
+  const calibration = (meta as { calibration?: PretrainedManifest['calibration'] }).calibration ?? null;
+  const threshold = values.threshold === 'youden' ? calibration?.youdenThreshold : 0.5;
   try {
+    if (threshold === undefined) throw new Error(`--threshold youden: ${checkpoint} has no calibration (run cifake calibrate first)`);
     const { format: _f, spec: _s, ...rest } = meta;
-    const youden = (meta as { calibration?: { youdenThreshold?: number } }).calibration?.youdenThreshold;
-    if (values.threshold === 'youden' && typeof youden !== 'number') throw new Error(`--threshold youden: ${checkpoint} has no calibration (run cifake calibrate first)`);
     // the operating threshold travels in the config, where Classifier, predict, eval, robustness and serve read it
-    const config = values.threshold === 'youden' ? { ...(meta.config as Record<string, unknown>), threshold: youden } : meta.config;
+    const config = values.threshold === 'youden' ? { ...(meta.config as Record<string, unknown>), threshold } : meta.config;
     await model.save(out, { ...rest, config, shippedFrom: path.basename(values.run) });
   } finally {
     model.dispose();
   }
   const clean = await evaluate(out, { data: values.data, excludeList: values['exclude-list'], device: 'cpu' });
   const tta = await evaluate(out, { data: values.data, device: 'cpu', tta: true });
-  const calibration = (meta as { calibration?: PretrainedManifest['calibration'] }).calibration ?? null;
   const runCalibration = readRunCalibration<RunCalibration>(values.run);
   const manifest: PretrainedManifest = {
     file: FILE,
     sha256: sha256File(out),
     bytes: fs.statSync(out).size,
     preset: values.preset,
-    threshold: values.threshold === 'youden' ? ((meta as { calibration?: { youdenThreshold: number } }).calibration?.youdenThreshold ?? 0.5) : 0.5,
+    threshold,
     parameters,
     command: values.command,
     trainedEpochs: Number((meta as { epoch?: number }).epoch ?? 0),

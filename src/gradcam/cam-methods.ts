@@ -42,6 +42,13 @@ export interface LayerTensors {
   gradients: Float32Array;
 }
 
+/** The layer tensors of a native `gradcam(images, { tensors: true })` result; a build without them is named. */
+export function layerTensorsOf(g: { n: number; layerSize: number; channels?: number; activations?: Float32Array; gradients?: Float32Array }): LayerTensors {
+  if (!g.activations || !g.gradients || g.channels === undefined)
+    throw new Error('this build of the addon returns no layer tensors (gradcam { tensors: true }); rebuild it with `cifake build`');
+  return { n: g.n, channels: g.channels, size: g.layerSize, activations: g.activations, gradients: g.gradients };
+}
+
 const EPS = 1e-7;
 
 function combine(t: LayerTensors, i: number, weight: (c: number, a: Float32Array, g: Float32Array) => number | Float32Array, out: Float32Array): void {

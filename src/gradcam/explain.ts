@@ -18,7 +18,7 @@ import { classMeanMaps, ClassMeanMaps, renderClassMeans } from './classmeans';
 import { ColormapName } from './colormap';
 import { GalleryItem, GallerySelection, renderGallery, selectGalleryItems } from './gallery';
 import { renderTriptych, RenderStyle } from './render';
-import { CAM_METHOD_NAMES, camFromLayer, GRADIENT_CAM_METHODS, upsampleMaps, type GradientCamMethod } from './cam-methods';
+import { CAM_METHOD_NAMES, camFromLayer, GRADIENT_CAM_METHODS, layerTensorsOf, upsampleMaps, type GradientCamMethod } from './cam-methods';
 import { resizeBilinear } from './resample';
 import { Label, LABEL_NAMES } from './validate';
 
@@ -175,7 +175,7 @@ export async function explainImages(model: CifakeModel, images: Uint8Array, opts
   const call = async (x: Uint8Array, target: ExplainTarget): Promise<GradCamResult> => {
     if (o.method === 'gradcam' || o.method === 'hirescam') return model.gradcam(x, { layer: o.layer, target, method: o.method, size: o.size });
     const r = await model.gradcam(x, { layer: o.layer, target, size: o.size, tensors: true });
-    const raw = camFromLayer({ n: r.n, channels: r.channels!, size: r.layerSize, activations: r.activations!, gradients: r.gradients! }, o.method);
+    const raw = camFromLayer(layerTensorsOf(r), o.method);
     const rawMax = new Float32Array(r.n);
     for (let i = 0; i < r.n; i++) for (let k = 0; k < layerPlane; k++) rawMax[i] = Math.max(rawMax[i]!, raw[i * layerPlane + k]!);
     return { ...r, raw, rawMax, maps: upsampleMaps(raw, r.n, r.layerSize, o.size) };

@@ -4,7 +4,7 @@
  * where each method puts its mass (the share in the central 16 x 16, 0.25 for a uniform map).
  */
 import type { CifakeModel } from '../model';
-import { camFromLayer, GRADIENT_CAM_METHODS, scoreCam, upsampleMaps, type GradientCamMethod } from './cam-methods';
+import { camFromLayer, GRADIENT_CAM_METHODS, layerTensorsOf, scoreCam, upsampleMaps, type GradientCamMethod } from './cam-methods';
 import { centrePriorMaps, faithfulness, randomMaps, type FaithfulnessScores } from './faithfulness';
 
 export const CAM_METHODS = [...GRADIENT_CAM_METHODS, 'scorecam'] as const;
@@ -45,9 +45,7 @@ export function centreShare(maps: Float32Array): number {
 /** 32 x 32 maps (peak 1) of `method` for the images' predicted classes, from one batched native pass. */
 export async function camMaps(model: CifakeModel, images: Uint8Array, method: CamMethod, layer?: string): Promise<{ maps: Float32Array; targets: Int32Array; layer: string }> {
   const g = await model.gradcam(images, { layer, target: 'pred', tensors: true });
-  if (!g.activations || !g.gradients || g.channels === undefined)
-    throw new Error('this build of the addon returns no layer tensors (gradcam { tensors: true }); rebuild it with `cifake build`');
-  const t = { n: g.n, channels: g.channels, size: g.layerSize, activations: g.activations, gradients: g.gradients };
+  const t = layerTensorsOf(g);
   const raw = method === 'scorecam' ? await scoreCam(model, images, t, g.targets) : camFromLayer(t, method as GradientCamMethod);
   return { maps: upsampleMaps(raw, g.n, g.layerSize), targets: g.targets, layer: g.layer };
 }

@@ -100,7 +100,7 @@ export async function runRobustness(target: string | undefined, opts: Robustness
       onRow: opts.onRow,
     });
     const result: RobustnessRunResult = { checkpoint, data: opts.data, split, label: opts.label ?? null, skipped, ...report, savedTo: null };
-    const runDir = target && split && (opts.saveToRun ?? true) ? (isRunDir(target) ? target : null) : null;
+    const runDir = target && split && (opts.saveToRun ?? true) && isRunDir(target) ? target : null;
     if (runDir) {
       result.savedTo = path.join(runDir, RUN_FILES.robustness);
       writeRunRobustness(runDir, result);

@@ -1,8 +1,8 @@
 // Evaluation of a trained model on a split of a dataset, optionally without listed files
 // (e.g. CIFAKE's test/FAKE images that duplicate train images).
-import { storedTemperature } from '../calibration';
 import fs from 'node:fs';
 
+import { storedTemperature } from '../calibration';
 import { loadSplit, type ImageSet, type ProgressCallback } from '../data';
 import { resolveModelTarget } from '../pretrained';
 import { computeMetrics, type MetricsReport } from '../metrics';
