@@ -291,8 +291,6 @@ export function expandGrid(grid: GridSpec): TrialSpec[] {
 // ---------------------------------------------------------------------------
 // naming
 
-export { canonicalJson };
-
 function sanitizeName(s: string): string {
   const out = s.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 100);
   return out && out !== '.' && out !== '..' ? out : 'sweep';

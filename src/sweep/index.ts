@@ -7,7 +7,6 @@ export {
   PAPER_DENSE_UNITS,
   PAPER_EXTRACTOR,
   PAPER_PRESET,
-  canonicalJson,
   defaultSweepName,
   expandGrid,
   extractorLabel,
@@ -21,6 +20,7 @@ export {
   trialNames,
 } from './grid';
 export type { Axis, Extractor, GridSpec, TrialSpec } from './grid';
+export { canonicalJson } from '../util/canonical-json';
 export {
   SWEEP_METRICS,
   formatLeaderboard,

@@ -11,8 +11,8 @@ import { LEADERBOARD_FILES, readRunConfig, readRunSummary, resolveData, RUN_FILE
 import { train, TrainingInterrupted, type EpochLog } from '../train/fit';
 import { readJson, writeJson } from '../util/json-file';
 import { packageVersion } from '../version';
+import { canonicalJson } from '../util/canonical-json';
 import {
-  canonicalJson,
   defaultSweepName,
   extractorLabel,
   GridError,
