@@ -116,14 +116,18 @@ void write_atomically(torch::serialize::OutputArchive& archive, const std::strin
 }  // namespace
 
 void save_checkpoint(const std::string& path, const std::string& meta, const torch::nn::Module& model,
-                     const torch::optim::Optimizer& optimizer) {
-  torch::serialize::OutputArchive archive, model_archive, optim_archive;
+                     const torch::optim::Optimizer& optimizer, const WeightAverage* ema) {
+  torch::serialize::OutputArchive archive, model_archive, optim_archive, ema_archive;
   archive.write("cifake_format", c10::IValue(kCheckpointFormat));
   archive.write("cifake_meta", c10::IValue(meta));
   model.save(model_archive);
   archive.write("model", model_archive);
   optimizer.save(optim_archive);
   archive.write("optimizer", optim_archive);
+  if (ema && !ema->empty()) {
+    ema->write(ema_archive);
+    archive.write("ema", ema_archive);
+  }
   // The checksum is taken over the archive as it reads back, exactly what open_checkpoint sees.
   std::ostringstream bytes;
   archive.save_to(bytes);
@@ -228,7 +232,7 @@ std::string read_checkpoint_meta(const std::string& path) {
 }
 
 void load_weights(const std::string& path, OpenCheckpoint& ckpt, torch::nn::Module& model,
-                  torch::optim::Optimizer* optimizer) {
+                  torch::optim::Optimizer* optimizer, WeightAverage* ema) {
   torch::serialize::InputArchive model_archive;
   if (!ckpt.archive.try_read("model", model_archive)) throw std::runtime_error(path + ": checkpoint has no model weights");
   std::vector<std::pair<torch::Tensor, torch::Tensor>> pending;
@@ -243,10 +247,15 @@ void load_weights(const std::string& path, OpenCheckpoint& ckpt, torch::nn::Modu
   };
   for (auto& p : model.named_parameters()) collect(p.key(), p.value(), false);
   for (auto& b : model.named_buffers()) collect(b.key(), b.value(), true);
+  WeightAverage average;
+  torch::serialize::InputArchive ema_archive;
+  const bool has_ema = ema && ckpt.archive.try_read("ema", ema_archive);
+  if (has_ema) average.read(ema_archive, model, path);
   {
     torch::NoGradGuard no_grad;
     for (auto& [target, t] : pending) target.copy_(t);
   }
+  if (ema) *ema = has_ema ? std::move(average) : WeightAverage();
   if (!optimizer) return;
   torch::serialize::InputArchive optim_archive;
   if (!ckpt.archive.try_read("optimizer", optim_archive)) return;

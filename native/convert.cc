@@ -156,6 +156,9 @@ EpochOptions to_epoch_options(const Napi::Value& v) {
     e.augment.shift = get_int(ao, "shift", 0, 0, 16);
   }
   e.label_smoothing = get_number(o, "labelSmoothing", 0);
+  e.ema_decay = get_number(o, "emaDecay", 0);
+  if (!(e.ema_decay >= 0 && e.ema_decay < 1))
+    throw Napi::RangeError::New(o.Env(), "emaDecay: must be in [0, 1), got " + std::to_string(e.ema_decay));
   return e;
 }
 

@@ -19,6 +19,7 @@ Napi::Function Session::Init(Napi::Env env) {
                          InstanceMethod<&Session::GradCam>("gradcam"),
                          InstanceMethod<&Session::Snapshot>("snapshot"),
                          InstanceMethod<&Session::Restore>("restore"),
+                         InstanceMethod<&Session::SwapEma>("swapEma"),
                          InstanceMethod<&Session::Save>("save"),
                          InstanceMethod<&Session::Load>("load"),
                          InstanceMethod<&Session::State>("state"),
@@ -212,6 +213,15 @@ Napi::Value Session::Restore(const Napi::CallbackInfo& info) {
   return run(info, [t]() -> JsResult {
     t->restore();
     return nullptr;
+  });
+}
+
+// swapEma() -> true when the model now holds its weight average, false when its trained weights
+Napi::Value Session::SwapEma(const Napi::CallbackInfo& info) {
+  auto t = live(info.Env());
+  return run(info, [t]() -> JsResult {
+    const bool averaged = t->swap_ema();
+    return [averaged](Napi::Env env) -> Napi::Value { return Napi::Boolean::New(env, averaged); };
   });
 }
 

@@ -28,6 +28,7 @@ class Session : public Napi::ObjectWrap<Session> {
   Napi::Value GradCam(const Napi::CallbackInfo& info);
   Napi::Value Snapshot(const Napi::CallbackInfo& info);
   Napi::Value Restore(const Napi::CallbackInfo& info);
+  Napi::Value SwapEma(const Napi::CallbackInfo& info);
   Napi::Value Save(const Napi::CallbackInfo& info);
   Napi::Value Load(const Napi::CallbackInfo& info);
   Napi::Value State(const Napi::CallbackInfo& info);

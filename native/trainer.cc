@@ -228,7 +228,9 @@ EpochResult Trainer::finish_epoch(Epoch& e) {
 EpochResult Trainer::train_epoch(const EpochOptions& o, const std::function<void(const EpochProgress&)>& progress,
                                  const std::function<bool()>& cancelled) {
   const auto& ds = labelled(o.data);
+  if (ema_.swapped()) throw std::logic_error("train: the model holds its weight average; swap it back (swapEma) before training");
   if (o.lr > 0) set_lr(o.lr);
+  if (o.ema_decay > 0) ema_.start(*model_);  // the average starts at the weights before the first step
   Epoch e;
   begin_epoch(e, o, ds);
   const int64_t bs = o.batch_size;
@@ -246,6 +248,7 @@ EpochResult Trainer::train_epoch(const EpochOptions& o, const std::function<void
     zero_grad(*model_);
     if (hi > lo) forward_backward(e, o, ds, lo, hi, len);
     const bool stop_all = exchange_and_step(e, stop_here);
+    if (o.ema_decay > 0) ema_.update(*model_, o.ema_decay);
     e.seen += len;
     if (stop_all || report(e, o, progress)) break;
   }
@@ -349,14 +352,24 @@ void Trainer::set_state(const std::vector<std::pair<std::string, std::vector<flo
   }
 }
 
+bool Trainer::swap_ema() {
+  ema_.swap(*model_);
+  return ema_.swapped();
+}
+
 void Trainer::save(const std::string& path, const std::string& meta) const {
-  save_checkpoint(path, meta, *model_, *optimizer_);
+  save_checkpoint(path, meta, *model_, *optimizer_, ema_.swapped() ? nullptr : &ema_);
 }
 
 std::string Trainer::load(const std::string& path, bool with_optimizer) {
   OpenCheckpoint ckpt;
   open_checkpoint(path, device_, ckpt);
-  load_weights(path, ckpt, *model_, with_optimizer ? optimizer_.get() : nullptr);
+  if (with_optimizer) {
+    load_weights(path, ckpt, *model_, optimizer_.get(), &ema_);
+  } else {
+    load_weights(path, ckpt, *model_, nullptr);
+    ema_ = WeightAverage();
+  }
   return ckpt.meta;
 }
 

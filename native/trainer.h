@@ -9,6 +9,7 @@
 #include "augment.h"
 #include "dist.h"
 #include "dist_buckets.h"
+#include "ema.h"
 #include "gradcam.h"
 #include "models.h"
 
@@ -36,6 +37,7 @@ struct EpochOptions {
   double lr = -1;  // > 0: set the optimizer's learning rate first
   AugmentConfig augment;
   double label_smoothing = 0;  // BCE targets y (1 - e) + e / 2
+  double ema_decay = 0;        // > 0: update the weight average (ema.h) after every step
   double progress_interval_s = 0.2;
 };
 
@@ -78,8 +80,14 @@ class Trainer {
   void snapshot();  // keep a copy of the weights (parameters and buffers) in memory
   void restore();   // put the snapshot back
 
+  // Exchanges the model's weights with their moving average (epochs with ema_decay keep it); true:
+  // the model now holds the average. Training refuses to run while it does.
+  bool swap_ema();
+
+  // With the weight average when the model holds the trained weights (what resuming needs).
   void save(const std::string& path, const std::string& meta) const;
-  // Loads weights (and the optimizer state when with_optimizer); returns the stored meta JSON.
+  // Loads weights (and the optimizer state and weight average when with_optimizer; loading the
+  // weights alone drops the average); returns the stored meta JSON.
   std::string load(const std::string& path, bool with_optimizer);
 
   // Named parameters and buffers, copied to CPU float (for tests and inspection).
@@ -128,6 +136,7 @@ class Trainer {
   OptimizerConfig optimizer_config_;
   std::map<std::string, Dataset> data_;
   std::vector<torch::Tensor> snapshot_;
+  WeightAverage ema_;
   std::shared_ptr<DistGroup> group_;
   GradBuckets buckets_;
 };

@@ -51,6 +51,7 @@ const ALLOWED: Record<string, string> = {
   threshold: 'number in [0, 1]',
   amp: 'none, bf16, fp16',
   labelSmoothing: 'number in [0, 0.5)',
+  ema: 'null (off), or the decay of the weight average, a number in (0, 1) such as 0.999',
   initFrom: "null (random init), or a run directory, a checkpoint or 'pretrained' with this config's model",
   robustAugment: 'null (off) or an object { probability, jpegProbability, ops, jpegQuality, blurSigma, resizeTo, noiseSigma }',
   'robustAugment.probability': 'number in [0, 1]',

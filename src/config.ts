@@ -180,6 +180,11 @@ export const TrainConfigSchema = strictObject({
   amp: z.enum(['none', 'bf16', 'fp16']).default('none'),
   /** BCE against smoothed targets y (1 - e) + e / 2; 0 = plain labels. */
   labelSmoothing: z.number().min(0).lt(0.5).default(0),
+  /**
+   * Decay of a moving average of the weights updated after every step (e.g. 0.999); validation,
+   * best.pt and the final model use the average. null = off.
+   */
+  ema: z.number().gt(0).lt(1).nullable().default(null),
   /** Robustness augmentation (JPEG re-saves, blur, down-up resizes, noise); null = off. */
   robustAugment: RobustAugmentSchema.nullable().default(null),
   /**
@@ -438,7 +443,7 @@ export function describeConfig(c: TrainConfig): string {
   const es = c.earlyStopping ? `ES ${c.earlyStopping.monitor} p${c.earlyStopping.patience}` : 'no ES';
   let aug = c.augment.hflip || c.augment.shift ? `aug${c.augment.hflip ? ' hflip' : ''}${c.augment.shift ? ` shift ${c.augment.shift}` : ''}` : 'no aug';
   if (c.robustAugment) aug += ` robust p${fmtNum(c.robustAugment.probability)}/jpeg p${fmtNum(c.robustAugment.jpegProbability)}`;
-  const extra = [c.amp !== 'none' ? `amp ${c.amp}` : '', c.labelSmoothing ? `smooth ${fmtNum(c.labelSmoothing)}` : '', c.channelsLast ? '' : 'NCHW', c.limit !== null ? `limit ${c.limit}/class` : '', c.initFrom ? `init ${c.initFrom}` : '']
+  const extra = [c.amp !== 'none' ? `amp ${c.amp}` : '', c.labelSmoothing ? `smooth ${fmtNum(c.labelSmoothing)}` : '', c.ema !== null ? `ema ${fmtNum(c.ema)}` : '', c.channelsLast ? '' : 'NCHW', c.limit !== null ? `limit ${c.limit}/class` : '', c.initFrom ? `init ${c.initFrom}` : '']
     .filter(Boolean)
     .join(' ');
   return `${model} | ${opt} | batch ${c.batchSize} x ${c.epochs} ep | ${es} | ${aug} | seed ${c.seed} device ${c.device}${extra ? ` ${extra}` : ''}`;

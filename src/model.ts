@@ -148,6 +148,14 @@ export class CifakeModel {
     return this.native.restore();
   }
 
+  /**
+   * Exchanges the weights with their moving average (kept by epochs trained with `emaDecay`);
+   * resolves true when the model now holds the average. Training refuses to run until swapped back.
+   */
+  swapEma(): Promise<boolean> {
+    return this.native.swapEma();
+  }
+
   /** Atomic: written beside `path`, then renamed over it. */
   save(path: string, meta: Record<string, unknown>): Promise<void> {
     const full: CheckpointMeta = { ...meta, format: 'cifake-torch', spec: this.spec };

@@ -72,6 +72,8 @@ export interface NativeEpochOptions {
   augment?: { hflip?: boolean; shift?: number };
   /** BCE targets y (1 - e) + e / 2 */
   labelSmoothing?: number;
+  /** > 0: keep a moving average of the weights with this decay, updated after every step */
+  emaDecay?: number;
   progressIntervalMs?: number;
 }
 
@@ -117,6 +119,8 @@ export interface NativeSession {
   gradcam(images: Uint8Array, opts?: NativeGradCamOptions): Promise<NativeGradCamResult>;
   snapshot(): Promise<void>;
   restore(): Promise<void>;
+  /** Exchanges the weights with their moving average; resolves true when the model now holds the average. */
+  swapEma(): Promise<boolean>;
   save(path: string, metaJson: string): Promise<void>;
   load(path: string, opts?: { optimizer?: boolean }): Promise<string>;
   state(): Promise<Record<string, Float32Array>>;

@@ -38,6 +38,7 @@ const RUNTIME_DEFAULTS = {
   threshold: 0.5,
   amp: 'none',
   labelSmoothing: 0,
+  ema: null,
   robustAugment: null,
   initFrom: null,
   channelsLast: true,

@@ -48,6 +48,7 @@ interface TrainFlags {
   threshold?: number;
   resume?: string;
   initFrom?: string;
+  ema?: number;
   report?: boolean;
   resize?: boolean;
   strict?: boolean;
@@ -89,6 +90,7 @@ function trainOverrides(f: TrainFlags): Record<string, unknown> {
     shardSize: f.shardSize,
     amp: f.amp,
     initFrom: f.initFrom,
+    ema: f.ema,
   };
   if (f.model) o.model = f.model;
   if (f.lr !== undefined || f.optimizer || f.weightDecay !== undefined) o.optimizer = { name: f.optimizer, lr: f.lr, weightDecay: f.weightDecay };
@@ -283,6 +285,7 @@ export function trainCommand(): Command {
   .option('--no-cache', 'decode without reading or writing the cache')
   .option('--resume <runDir>', 'continue an interrupted run from its last checkpoint')
   .option('--init-from <runOrCheckpoint>', "fine-tune: start from these weights (a run, a checkpoint or 'pretrained'; same model), fresh optimizer")
+  .option('--ema <decay>', 'keep a moving average of the weights (e.g. 0.999); validation, best.pt and the final model use it', num('--ema'))
   .option('--report', 'write the HTML report (learning curves, ROC, confusion, Grad-CAM) at the end')
   .option('--json', 'print one JSON object per event instead of progress bars')
   .option('-q, --quiet', 'print only the final result')

@@ -34,6 +34,9 @@ export interface EpochLog {
   bestEpoch: number;
   /** Data-parallel runs: seconds rank 0 spent in gradient / buffer collectives this epoch. */
   commSeconds?: number;
+  /** With `ema`: the trained weights' validation loss and accuracy (valLoss / valAcc are the average's). */
+  rawValLoss?: number;
+  rawValAcc?: number;
 }
 
 export type { StopReason };
@@ -282,8 +285,15 @@ async function epochs(f: Fit, start: Start, trainSet: TrainData, valSet: ImageSe
     const r = await trainOneEpoch(f.model, trainSet, config, epoch, lr, opts);
     if (r.cancelled) throw new TrainingInterrupted(f.runDir, epoch);
     if (r.nonFinite) throw new NonFiniteLoss(f.runDir, epoch + 1);
+    // With ema, validation, the snapshot and best.pt take the average; last.pt keeps the trained
+    // weights (with the average beside them) for --resume.
+    const raw = config.ema !== null ? await evaluateSplit(f, 'val', valSet.labels) : null;
+    if (raw) await f.model.swapEma();
     const val = await evaluateSplit(f, 'val', valSet.labels);
-    const measured = { epoch: epoch + 1, lr, trainLoss: r.loss, trainAcc: r.accuracy, valLoss: val.loss, valAcc: val.metrics.accuracy, valAuc: val.metrics.rocAuc, seconds: r.seconds, imagesPerSec: r.imagesPerSec };
+    const measured = {
+      epoch: epoch + 1, lr, trainLoss: r.loss, trainAcc: r.accuracy, valLoss: val.loss, valAcc: val.metrics.accuracy, valAuc: val.metrics.rocAuc, seconds: r.seconds, imagesPerSec: r.imagesPerSec,
+      ...(raw ? { rawValLoss: raw.loss, rawValAcc: raw.metrics.accuracy } : {}),
+    };
     // Rank 0's early-stopping state and decision are everyone's: all ranks stop together.
     const shared = await f.sync.fromLeader(() => ({ update: start.es.update(epoch + 1, monitored(f, measured)), state: start.es.toJSON() }));
     if (!f.sync.isLeader) start.es = EarlyStopping.fromJSON(shared.state);
@@ -294,6 +304,7 @@ async function epochs(f: Fit, start: Start, trainSet: TrainData, valSet: ImageSe
       await f.model.snapshot();
       await f.rec.checkpoint(f.model, 'best', checkpointMeta(config, state, { val: val.metrics }));
     }
+    if (raw) await f.model.swapEma();
     await f.rec.checkpoint(f.model, 'last', checkpointMeta(config, state));
     start.history.push(entry);
     f.rec.history(start.history);
@@ -311,7 +322,10 @@ async function finish(f: Fit, start: Start, stopReason: StopReason, data: string
   const { config, model, es, history } = { ...f, ...start };
   if ((config.earlyStopping?.restoreBest ?? false) && es.bestEpoch !== null) {
     await model.restore();
-    f.log(`restored the weights of the best epoch (${es.bestEpoch})`);
+    f.log(`restored the weights of the best epoch (${es.bestEpoch})${config.ema !== null ? ', their moving average' : ''}`);
+  } else if (config.ema !== null) {
+    await model.swapEma();
+    f.log(`final weights: the moving average of the last epoch's (ema ${config.ema})`);
   }
   const val = await evaluateSplit(f, 'val', valSet.labels);
   f.rec.scores('val', valSet, val.logits);

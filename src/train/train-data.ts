@@ -89,7 +89,7 @@ export async function trainOneEpoch(
   lr: number,
   opts: TrainOptions,
 ): Promise<EpochResult> {
-  const base = { batchSize: config.batchSize, seed: config.seed, lr, augment: config.augment, labelSmoothing: config.labelSmoothing };
+  const base = { batchSize: config.batchSize, seed: config.seed, lr, augment: config.augment, labelSmoothing: config.labelSmoothing, emaDecay: config.ema ?? 0 };
   const call = { signal: opts.signal, onProgress: opts.onBatch ? (p: EpochProgress) => opts.onBatch?.(epoch + 1, p) : undefined };
   const robust = config.robustAugment;
   if (!data.handle || !data.indices) {
