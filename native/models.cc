@@ -65,6 +65,46 @@ torch::Tensor ConvBlockImpl::pre_activation(const torch::Tensor& x) {
   return y;
 }
 
+namespace {
+
+// conv (weight w, bias b or none) followed by bn, as one conv; keeps w's memory format.
+std::pair<torch::Tensor, torch::Tensor> fold_conv_bn(const torch::Tensor& w, const torch::Tensor& b,
+                                                     const torch::nn::BatchNorm2d& bn) {
+  if (!bn) return {w, b};
+  auto scale = bn->weight / torch::sqrt(bn->running_var + bn->options.eps());
+  auto folded_w = (w * scale.view({-1, 1, 1, 1})).contiguous(w.suggest_memory_format());
+  auto shifted = b.defined() ? b - bn->running_mean : -bn->running_mean;
+  return {folded_w, shifted * scale + bn->bias};
+}
+
+}  // namespace
+
+FoldedBlock ConvBlockImpl::fold() const {
+  torch::NoGradGuard no_grad;
+  FoldedBlock f;
+  torch::Tensor w = conv_->weight, b = conv_->bias;
+  if (hoc_) {
+    w = torch::cat({conv_->weight, conv_sq_->weight}, 1).contiguous(conv_->weight.suggest_memory_format());
+    b = conv_->bias + conv_sq_->bias;
+  }
+  std::tie(f.w, f.b) = fold_conv_bn(w, b, bn_);
+  for (size_t k = 0; k < more_convs_.size(); ++k) {
+    auto [mw, mb] = fold_conv_bn(more_convs_[k]->weight, torch::Tensor(), more_bns_[k]);
+    f.more_w.push_back(mw);
+    f.more_b.push_back(mb);
+  }
+  if (proj_) std::tie(f.proj_w, f.proj_b) = fold_conv_bn(proj_->weight, torch::Tensor(), proj_bn_);
+  return f;
+}
+
+torch::Tensor ConvBlockImpl::pooled_features(const torch::Tensor& x, const FoldedBlock& f) const {
+  auto in = hoc_ ? torch::cat({x, x * x}, 1) : x;
+  auto y = torch::conv2d(in, f.w, f.b, 1, padding_);
+  for (size_t k = 0; k < f.more_w.size(); ++k) y = torch::conv2d(torch::relu_(y), f.more_w[k], f.more_b[k], 1, padding_);
+  if (residual_) y.add_(f.proj_w.defined() ? torch::conv2d(x, f.proj_w, f.proj_b) : x);
+  return torch::max_pool2d(y, 2).relu_();
+}
+
 CifakeNetImpl::CifakeNetImpl(const ModelSpec& spec) : spec_(spec) {
   validate_spec(spec);
   int64_t channels = kChannels, size = kImageSize;
@@ -109,6 +149,20 @@ torch::Tensor CifakeNetImpl::forward(const torch::Tensor& input, const std::stri
     noise.div_(1 - spec_.dropout);
     x = x * noise;
   }
+  return out_->forward(x).view({-1});
+}
+
+std::vector<FoldedBlock> CifakeNetImpl::fold_batch_norm() const {
+  std::vector<FoldedBlock> out;
+  for (const auto& b : blocks_) out.push_back(b->fold());
+  return out;
+}
+
+torch::Tensor CifakeNetImpl::forward_folded(const torch::Tensor& input, const std::vector<FoldedBlock>& folded) {
+  auto x = input;
+  for (size_t i = 0; i < blocks_.size(); ++i) x = blocks_[i]->pooled_features(x, folded[i]);
+  x = x.flatten(1);
+  for (auto& d : dense_) x = d->forward(x).relu_();
   return out_->forward(x).view({-1});
 }
 

@@ -30,6 +30,16 @@ struct ModelSpec {
 // Checks what keeps the network buildable; throws std::invalid_argument naming the field.
 void validate_spec(const ModelSpec& spec);
 
+// A block's convolutions for inference with each batch norm folded into the conv before it: in
+// eval mode BN is a per-channel affine map, so conv + BN is one conv with W' = W s and
+// b' = (b - mean) s + beta, s = gamma / sqrt(var + eps). Computed from the live weights, so only
+// valid until they change.
+struct FoldedBlock {
+  torch::Tensor w, b;  // the first conv (HOC: over [x, x^2], both kernels stacked)
+  std::vector<torch::Tensor> more_w, more_b;
+  torch::Tensor proj_w, proj_b;  // the residual projection, when there is one
+};
+
 // One conv block: conv (+ conv' on x^2) (+ BN) + ReLU, then convs_per_block - 1 more conv (+ BN) +
 // ReLU, optionally with a residual shortcut (identity, or 1x1 conv + BN when the width changes
 // across the block), then maxpool 2.
@@ -42,6 +52,10 @@ class ConvBlockImpl : public torch::nn::Module {
   // pool(features(x)), computed as relu(maxpool(.)): the same values (ReLU is monotone, so it
   // commutes with max), with the ReLU and its backward on a quarter of the elements.
   torch::Tensor pooled_features(const torch::Tensor& x) { return pool(pre_activation(x)).relu_(); }
+
+  FoldedBlock fold() const;
+  // pooled_features in eval mode, from fold()'s weights: the same values up to rounding.
+  torch::Tensor pooled_features(const torch::Tensor& x, const FoldedBlock& f) const;
 
  private:
   torch::Tensor first_conv(const torch::Tensor& x);
@@ -68,6 +82,10 @@ class CifakeNetImpl : public torch::nn::Module {
   // activation is stored in *tap from the same forward pass.
   torch::Tensor forward(const torch::Tensor& x, const std::string& tap_layer = "",
                         torch::Tensor* tap = nullptr);
+
+  // Inference (eval mode, no taps): fold_batch_norm() once, then forward_folded per chunk.
+  std::vector<FoldedBlock> fold_batch_norm() const;
+  torch::Tensor forward_folded(const torch::Tensor& x, const std::vector<FoldedBlock>& folded);
 
   std::vector<std::string> layer_names() const;
   std::string default_cam_layer() const { return "conv" + std::to_string(blocks_.size()); }

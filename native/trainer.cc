@@ -284,8 +284,9 @@ std::vector<float> Trainer::predict_tensor(const torch::Tensor& images, int64_t 
   const int64_t chunk = device_.is_cpu() ? std::min(batch_size, kCpuPredictChunk) : batch_size;
   std::vector<torch::Tensor> parts;
   AutocastScope autocast(amp_, device_);
+  const auto folded = model_->fold_batch_norm();  // BN folded into the convs once per call
   for (int64_t start = 0; start < n; start += chunk)
-    parts.push_back(model_->forward(to_input(images.slice(0, start, std::min(n, start + chunk)))));
+    parts.push_back(model_->forward_folded(to_input(images.slice(0, start, std::min(n, start + chunk))), folded));
   std::vector<float> out(n);
   if (n == 0) return out;
   auto all = torch::cat(parts).to(torch::kCPU, torch::kFloat).contiguous();

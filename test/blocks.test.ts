@@ -57,6 +57,31 @@ describe('conv blocks: convsPerBlock, residual, label smoothing', () => {
     m.dispose();
   });
 
+  const FOLD_CASES: [string, Partial<NativeModelSpec>][] = [
+    ['original (no BN, valid padding)', { family: 'original', batchNorm: false, hoc: false, padding: 'valid', dropout: 0 }],
+    ['lightweight', { family: 'lightweight', hoc: false }],
+    ['hoc, fused', {}],
+    ['hoc, two convs', { fusedHoc: false }],
+    ['residual, projections', { family: 'lightweight', hoc: false, convFilters: [8, 16], convsPerBlock: 2, residual: true }],
+    ['residual, identity shortcut, HOC first conv', { convFilters: [8, 8], convsPerBlock: 3, residual: true }],
+  ];
+  for (const [name, extra] of FOLD_CASES) {
+    it(`inference with batch norm folded into the convs gives the module's eval-mode logits: ${name}`, async () => {
+      const m = create(extra);
+      const { images, labels } = makeImages(96, 5);
+      await m.setData('t', images, labels);
+      // trained, so that the running statistics and the BN affine are far from their initial values
+      for (let epoch = 0; epoch < 3; epoch++) await m.trainEpoch({ data: 't', batchSize: 16, epoch, lr: 3e-3 });
+      const folded = await m.predictLogits(images, 40); // uneven chunks
+      const unfolded = (await m.gradcam(images, { target: 'pred' })).logits; // the modules' own forward, eval mode
+      let worst = 0;
+      folded.forEach((z, i) => (worst = Math.max(worst, Math.abs(z - unfolded[i]) / Math.max(1, Math.abs(unfolded[i])))));
+      expect(worst).to.be.below(1e-4);
+      expect(new Set(Array.from(folded, (z) => z.toFixed(3))).size).to.be.above(10); // not a constant output
+      m.dispose();
+    });
+  }
+
   it('label smoothing trains toward smoothed targets: logits stay bounded by log((1 - e/2) / (e/2))', async () => {
     const { images, labels } = makeImages(128, 3);
     const eps = 0.2;
