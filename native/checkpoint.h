@@ -1,7 +1,8 @@
 // Checkpoints: one libtorch archive holding cifake_format, cifake_meta (JSON from TypeScript), the
-// model, the optimizer, optionally the weight average (ema.h), and cifake_checksum, a 64-bit hash over every other entry of the archive
-// (every saved tensor's bytes, the meta, the optimizer's counters) in a fixed order. Loading
-// refuses a mismatch; checkpoints written before the checksum existed still load.
+// model, the optimizer, optionally the weight average (ema.h), and cifake_checksum, a 64-bit hash
+// over every other entry of the archive (every saved tensor's bytes, the meta, the optimizer's
+// counters) in a fixed order. Loading refuses a mismatch; checkpoints written before the checksum
+// existed still load.
 #pragma once
 
 #include "ema.h"

@@ -1,25 +1,16 @@
 #include "ema.h"
 
+#include "models.h"
+
 #include <stdexcept>
 #include <string>
 
 namespace cifake {
 
-namespace {
-
-std::vector<torch::Tensor> weights_of(torch::nn::Module& model) {
-  std::vector<torch::Tensor> out;
-  for (auto& p : model.parameters()) out.push_back(p.detach());
-  for (auto& b : model.buffers()) out.push_back(b.detach());
-  return out;
-}
-
-}  // namespace
-
 void WeightAverage::start(torch::nn::Module& model) {
   if (!tensors_.empty()) return;
   torch::NoGradGuard no_grad;
-  for (const auto& w : weights_of(model)) tensors_.push_back(w.clone());  // clone keeps the memory format
+  for (const auto& w : weight_tensors(model)) tensors_.push_back(w.clone());  // clone keeps the memory format
   updates_ = 0;
 }
 
@@ -27,7 +18,7 @@ void WeightAverage::update(torch::nn::Module& model, double decay) {
   if (swapped_) throw std::logic_error("ema: the averaged weights are in the model; swap them back before training");
   start(model);
   torch::NoGradGuard no_grad;
-  auto weights = weights_of(model);
+  auto weights = weight_tensors(model);
   const double d = std::min(decay, (1.0 + updates_) / (10.0 + updates_));
   std::vector<torch::Tensor> averaged, trained;
   for (size_t i = 0; i < weights.size(); ++i) {
@@ -47,7 +38,7 @@ void WeightAverage::update(torch::nn::Module& model, double decay) {
 void WeightAverage::swap(torch::nn::Module& model) {
   if (tensors_.empty()) throw std::logic_error("ema: no weights were averaged yet (train an epoch with ema first)");
   torch::NoGradGuard no_grad;
-  auto weights = weights_of(model);
+  auto weights = weight_tensors(model);
   for (size_t i = 0; i < weights.size(); ++i) {
     auto held = weights[i].clone();
     weights[i].copy_(tensors_[i]);
@@ -62,7 +53,7 @@ void WeightAverage::write(torch::serialize::OutputArchive& archive) const {
 }
 
 void WeightAverage::read(torch::serialize::InputArchive& archive, torch::nn::Module& model, const std::string& path) {
-  auto weights = weights_of(model);
+  auto weights = weight_tensors(model);
   std::vector<torch::Tensor> loaded;
   for (size_t i = 0; i < weights.size(); ++i) {
     torch::Tensor t;

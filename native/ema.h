@@ -14,7 +14,6 @@ namespace cifake {
 class WeightAverage {
  public:
   bool empty() const { return tensors_.empty(); }
-  int64_t updates() const { return updates_; }
   // The model holds the averaged weights (and this object the trained ones) between two swaps.
   bool swapped() const { return swapped_; }
 

@@ -26,6 +26,13 @@ void validate_spec(const ModelSpec& s) {
   }
 }
 
+std::vector<torch::Tensor> weight_tensors(torch::nn::Module& model) {
+  std::vector<torch::Tensor> out;
+  for (auto& p : model.parameters()) out.push_back(p.detach());
+  for (auto& b : model.buffers()) out.push_back(b.detach());
+  return out;
+}
+
 ConvBlockImpl::ConvBlockImpl(int64_t in_channels, int64_t out_channels, const ModelSpec& spec)
     : hoc_(spec.hoc), fused_(spec.fused_hoc), residual_(spec.residual), padding_(spec.same_padding ? 1 : 0) {
   auto opts = torch::nn::Conv2dOptions(in_channels, out_channels, 3).padding(padding_);
@@ -43,12 +50,15 @@ ConvBlockImpl::ConvBlockImpl(int64_t in_channels, int64_t out_channels, const Mo
   }
 }
 
+// conv(x) + conv'(x^2) == one conv over the channel concatenation [x, x^2] with stacked weights.
+std::pair<torch::Tensor, torch::Tensor> ConvBlockImpl::stacked_hoc_kernel() const {
+  return {torch::cat({conv_->weight, conv_sq_->weight}, 1), conv_->bias + conv_sq_->bias};
+}
+
 torch::Tensor ConvBlockImpl::first_conv(const torch::Tensor& x) {
   if (!hoc_) return conv_->forward(x);
   if (fused_) {
-    // conv(x) + conv'(x^2) == one conv over the channel concatenation [x, x^2] with stacked weights.
-    auto w = torch::cat({conv_->weight, conv_sq_->weight}, 1);
-    auto b = conv_->bias + conv_sq_->bias;
+    auto [w, b] = stacked_hoc_kernel();
     return torch::conv2d(torch::cat({x, x * x}, 1), w, b, 1, padding_);
   }
   return conv_->forward(x) + conv_sq_->forward(x * x);
@@ -82,12 +92,8 @@ std::pair<torch::Tensor, torch::Tensor> fold_conv_bn(const torch::Tensor& w, con
 FoldedBlock ConvBlockImpl::fold() const {
   torch::NoGradGuard no_grad;
   FoldedBlock f;
-  torch::Tensor w = conv_->weight, b = conv_->bias;
-  if (hoc_) {
-    w = torch::cat({conv_->weight, conv_sq_->weight}, 1).contiguous(conv_->weight.suggest_memory_format());
-    b = conv_->bias + conv_sq_->bias;
-  }
-  std::tie(f.w, f.b) = fold_conv_bn(w, b, bn_);
+  auto [w, b] = hoc_ ? stacked_hoc_kernel() : std::make_pair(conv_->weight, conv_->bias);
+  std::tie(f.w, f.b) = fold_conv_bn(w.contiguous(conv_->weight.suggest_memory_format()), b, bn_);
   for (size_t k = 0; k < more_convs_.size(); ++k) {
     auto [mw, mb] = fold_conv_bn(more_convs_[k]->weight, torch::Tensor(), more_bns_[k]);
     f.more_w.push_back(mw);

@@ -30,6 +30,10 @@ struct ModelSpec {
 // Checks what keeps the network buildable; throws std::invalid_argument naming the field.
 void validate_spec(const ModelSpec& spec);
 
+// Every parameter, then every buffer, detached (sharing the model's storage): the fixed order of
+// snapshots, broadcasts and the weight average.
+std::vector<torch::Tensor> weight_tensors(torch::nn::Module& model);
+
 // A block's convolutions for inference with each batch norm folded into the conv before it: in
 // eval mode BN is a per-channel affine map, so conv + BN is one conv with W' = W s and
 // b' = (b - mean) s + beta, s = gamma / sqrt(var + eps). Computed from the live weights, so only
@@ -59,6 +63,8 @@ class ConvBlockImpl : public torch::nn::Module {
 
  private:
   torch::Tensor first_conv(const torch::Tensor& x);
+  // HOC, fused: conv and conv' as one kernel over [x, x^2] (stacked weights, summed biases).
+  std::pair<torch::Tensor, torch::Tensor> stacked_hoc_kernel() const;
   // Everything up to the block's last ReLU.
   torch::Tensor pre_activation(const torch::Tensor& x);
 

@@ -258,15 +258,10 @@ EpochResult Trainer::train_epoch(const EpochOptions& o, const std::function<void
 void Trainer::broadcast_state(int root) {
   if (!group_) return;
   torch::NoGradGuard no_grad;
-  for (auto& p : model_->parameters()) {
-    auto c = p.detach().contiguous();
+  for (auto& w : weight_tensors(*model_)) {
+    auto c = w.contiguous();
     group_->broadcast(c, root);
-    p.copy_(c);
-  }
-  for (auto& b : model_->buffers()) {
-    auto c = b.detach().contiguous();
-    group_->broadcast(c, root);
-    b.copy_(c);
+    w.copy_(c);
   }
 }
 
@@ -311,16 +306,14 @@ GradCamResult Trainer::gradcam(const torch::Tensor& images, const GradCamOptions
 void Trainer::snapshot() {
   torch::NoGradGuard no_grad;
   snapshot_.clear();
-  for (const auto& p : model_->parameters()) snapshot_.push_back(p.detach().clone());
-  for (const auto& b : model_->buffers()) snapshot_.push_back(b.detach().clone());
+  for (const auto& w : weight_tensors(*model_)) snapshot_.push_back(w.clone());
 }
 
 void Trainer::restore() {
   if (snapshot_.empty()) throw std::logic_error("restore: no snapshot was taken");
   torch::NoGradGuard no_grad;
   size_t i = 0;
-  for (auto& p : model_->parameters()) p.copy_(snapshot_[i++]);
-  for (auto& b : model_->buffers()) b.copy_(snapshot_[i++]);
+  for (auto& w : weight_tensors(*model_)) w.copy_(snapshot_[i++]);
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> Trainer::state() const {
