@@ -18,6 +18,13 @@ import { writeFileAtomic, writeJson } from '../src/util/json-file';
 
 const FILE = 'cifake-detector.pt';
 
+function weightsLine(epoch: number, config: Record<string, unknown>): string {
+  const es = config.earlyStopping as { monitor?: string; restoreBest?: boolean } | null | undefined;
+  const pick = es?.restoreBest ? `its best by validation ${es.monitor === 'val_acc' ? 'accuracy' : 'loss'}` : 'its last epoch';
+  const ema = typeof config.ema === 'number' ? `, the moving average of the weights (decay ${config.ema})` : '';
+  return `after epoch ${epoch} of the run (${pick})${ema}`;
+}
+
 function card(m: PretrainedManifest, config: Record<string, unknown>): string {
   const t = m.test as { accuracy: number; rocAuc: number; n: number; withoutDuplicates?: { accuracy: number; n: number }; tta?: { accuracy: number; rocAuc: number } };
   const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
@@ -30,7 +37,7 @@ function card(m: PretrainedManifest, config: Record<string, unknown>): string {
 | sha256 | \`${m.sha256}\` |
 | preset | \`${m.preset}\` (ours, not the paper's) |
 | parameters | ${m.parameters.toLocaleString('en-US')} |
-| weights | after epoch ${m.trainedEpochs} of the run (its best by validation loss) |
+| weights | ${weightsLine(m.trainedEpochs, config)} |
 | decision threshold | ${m.threshold !== undefined && m.threshold !== 0.5 ? `${m.threshold.toFixed(4)} on the tempered P(REAL): the Youden threshold chosen on validation, carried in the checkpoint's config (predict, eval, serve use it)` : '0.5'} |
 | test accuracy at that threshold | **${pct(t.accuracy)}** on ${t.n.toLocaleString('en-US')} images; ${t.withoutDuplicates ? `${pct(t.withoutDuplicates.accuracy)} without the 197 test/FAKE duplicates of train files (n ${t.withoutDuplicates.n})` : ''} |
 | test ROC-AUC | ${t.rocAuc.toFixed(4)} |
