@@ -4,7 +4,7 @@
  */
 import type { TrainConfigInput } from './config';
 
-export const PRESET_NAMES = ['paper-cnn', 'lightweight', 'hoc', 'lightweight-plus', 'hoc-plus', 'hoc-deep-plus', 'res-plus', 'robust-plus'] as const;
+export const PRESET_NAMES = ['paper-cnn', 'lightweight', 'hoc', 'lightweight-plus', 'hoc-plus', 'hoc-deep-plus', 'res-plus', 'res-ema-plus', 'robust-plus'] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
 
 export interface Preset {
@@ -100,6 +100,21 @@ export const PRESETS: Readonly<Record<PresetName, Preset>> = freeze({
       batchSize: 64,
       epochs: 40,
       earlyStopping: { monitor: 'val_loss', patience: 10, minDelta: 0, restoreBest: true },
+    },
+  },
+  'res-ema-plus': {
+    name: 'res-ema-plus',
+    origin: 'ours',
+    description:
+      'ours, not the paper: res-plus with a moving average of the weights (decay 0.999; validation, best.pt and the final model use it), a 30-epoch cosine, early stopping on val_acc (patience 10)',
+    config: {
+      model: { family: 'lightweight', convFilters: [32, 64, 128], convsPerBlock: 2, residual: true, dense: [64], dropout: 0.3 },
+      ...PLUS_RECIPE,
+      augment: { hflip: true, shift: 4 },
+      batchSize: 64,
+      epochs: 30,
+      ema: 0.999,
+      earlyStopping: { monitor: 'val_acc', patience: 10, minDelta: 0, restoreBest: true },
     },
   },
   'robust-plus': {

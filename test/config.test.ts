@@ -136,6 +136,15 @@ describe('config', () => {
       expect(robustAugment).to.deep.equal({ probability: 0.5, jpegProbability: 0.5, ops: ['blur', 'resize', 'noise'], jpegQuality: [30, 95], blurSigma: [0.3, 1.2], resizeTo: [12, 28], noiseSigma: [1, 8] });
     });
 
+    it('res-ema-plus (ours) is res-plus with a weight average, 30 epochs and early stopping on val_acc', () => {
+      const { ema, epochs, earlyStopping, ...rest } = resolveConfig({ preset: 'res-ema-plus' });
+      const { ema: none, epochs: _e, earlyStopping: resStop, ...resPlus } = resolveConfig({ preset: 'res-plus' });
+      expect(none).to.equal(null);
+      expect(rest).to.deep.equal(resPlus);
+      expect([ema, epochs]).to.deep.equal([0.999, 30]);
+      expect(earlyStopping).to.deep.equal({ ...resStop, monitor: 'val_acc' });
+    });
+
     it('preset table is complete, frozen and labelled by origin', () => {
       expect(Object.keys(PRESETS).sort()).to.deep.equal([...PRESET_NAMES].sort());
       for (const name of PRESET_NAMES) {
@@ -346,7 +355,7 @@ describe('config', () => {
 
     it('unknown preset and non-object layers', () => {
       expect(configError(() => resolveConfig({ preset: 'resnet' })).message).to.contain(
-        'preset: unknown preset "resnet" (allowed: paper-cnn, lightweight, hoc, lightweight-plus, hoc-plus, hoc-deep-plus, res-plus, robust-plus)',
+        'preset: unknown preset "resnet" (allowed: paper-cnn, lightweight, hoc, lightweight-plus, hoc-plus, hoc-deep-plus, res-plus, res-ema-plus, robust-plus)',
       );
       expect(configError(() => resolveConfig({ file: [1, 2] })).message).to.contain('config file must be a plain object, got array');
       expect(configError(() => resolveConfig({ overrides: 'x' })).message).to.contain('overrides must be a plain object, got string');
