@@ -26,6 +26,16 @@ const PLUS_RECIPE = {
   earlyStopping: { monitor: 'val_loss', patience: 8, minDelta: 0, restoreBest: true },
 } as const satisfies Partial<TrainConfigInput>;
 
+/** The residual model and its training, shared by res-plus and the presets built on it. */
+const RES_PLUS = {
+  model: { family: 'lightweight', convFilters: [32, 64, 128], convsPerBlock: 2, residual: true, dense: [64], dropout: 0.3 },
+  ...PLUS_RECIPE,
+  augment: { hflip: true, shift: 4 },
+  batchSize: 64,
+  epochs: 40,
+  earlyStopping: { monitor: 'val_loss', patience: 10, minDelta: 0, restoreBest: true },
+} as const satisfies Partial<TrainConfigInput>;
+
 function freeze<T>(o: T): T {
   if (o && typeof o === 'object') {
     for (const v of Object.values(o)) freeze(v);
@@ -93,44 +103,21 @@ export const PRESETS: Readonly<Record<PresetName, Preset>> = freeze({
     name: 'res-plus',
     origin: 'ours',
     description: 'ours, not the paper: three residual blocks of two 3x3 convs (32-64-128 filters, BN, 1x1 projections), dense 64, dropout 0.3; AdamW 2e-3 wd 5e-4, cosine (1 warmup epoch), hflip + 4px shift (pad-and-crop), batch 64, 40 epochs, early stopping patience 10',
-    config: {
-      model: { family: 'lightweight', convFilters: [32, 64, 128], convsPerBlock: 2, residual: true, dense: [64], dropout: 0.3 },
-      ...PLUS_RECIPE,
-      augment: { hflip: true, shift: 4 },
-      batchSize: 64,
-      epochs: 40,
-      earlyStopping: { monitor: 'val_loss', patience: 10, minDelta: 0, restoreBest: true },
-    },
+    config: RES_PLUS,
   },
   'res-ema-plus': {
     name: 'res-ema-plus',
     origin: 'ours',
     description:
       'ours, not the paper: res-plus with a moving average of the weights (decay 0.999; validation, best.pt and the final model use it), a 30-epoch cosine, early stopping on val_acc (patience 10)',
-    config: {
-      model: { family: 'lightweight', convFilters: [32, 64, 128], convsPerBlock: 2, residual: true, dense: [64], dropout: 0.3 },
-      ...PLUS_RECIPE,
-      augment: { hflip: true, shift: 4 },
-      batchSize: 64,
-      epochs: 30,
-      ema: 0.999,
-      earlyStopping: { monitor: 'val_acc', patience: 10, minDelta: 0, restoreBest: true },
-    },
+    config: { ...RES_PLUS, epochs: 30, ema: 0.999, earlyStopping: { ...RES_PLUS.earlyStopping, monitor: 'val_acc' } },
   },
   'robust-plus': {
     name: 'robust-plus',
     origin: 'ours',
     description:
       'ours, not the paper: res-plus trained on degraded copies too (each epoch half the images get one of blur/down-up resize/noise, half a JPEG re-save at quality 30-95), for detectors that meet re-saved and resized images; fine-tune with --init-from',
-    config: {
-      model: { family: 'lightweight', convFilters: [32, 64, 128], convsPerBlock: 2, residual: true, dense: [64], dropout: 0.3 },
-      ...PLUS_RECIPE,
-      augment: { hflip: true, shift: 4 },
-      robustAugment: { probability: 0.5, jpegProbability: 0.5 },
-      batchSize: 64,
-      epochs: 40,
-      earlyStopping: { monitor: 'val_loss', patience: 10, minDelta: 0, restoreBest: true },
-    },
+    config: { ...RES_PLUS, robustAugment: { probability: 0.5, jpegProbability: 0.5 } },
   },
 });
 
