@@ -12,20 +12,20 @@ import { CifakeModel } from '../src/model';
 import { PRETRAINED_DIR, PRETRAINED_MANIFEST, sha256File, type PretrainedManifest } from '../src/pretrained';
 import { evaluate } from '../src/train/evaluate';
 import type { RunCalibration } from '../src/calibration/run';
-import { isPresetName } from '../src/config';
+import { isPresetName, type TrainConfig } from '../src/config';
 import { readRunCalibration, readRunConfig, resolveCheckpoint } from '../src/run';
 import { writeFileAtomic, writeJson } from '../src/util/json-file';
 
 const FILE = 'cifake-detector.pt';
 
-function weightsLine(epoch: number, config: Record<string, unknown>): string {
-  const es = config.earlyStopping as { monitor?: string; restoreBest?: boolean } | null | undefined;
+function weightsLine(epoch: number, config: TrainConfig): string {
+  const es = config.earlyStopping;
   const pick = es?.restoreBest ? `its best by validation ${es.monitor === 'val_acc' ? 'accuracy' : 'loss'}` : 'its last epoch';
-  const ema = typeof config.ema === 'number' ? `, the moving average of the weights (decay ${config.ema})` : '';
+  const ema = config.ema !== null ? `, the moving average of the weights (decay ${config.ema})` : '';
   return `after epoch ${epoch} of the run (${pick})${ema}`;
 }
 
-function card(m: PretrainedManifest, config: Record<string, unknown>): string {
+function card(m: PretrainedManifest, config: TrainConfig): string {
   const t = m.test as { accuracy: number; rocAuc: number; n: number; withoutDuplicates?: { accuracy: number; n: number }; tta?: { accuracy: number; rocAuc: number } };
   const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
   const cal = (m.test as { calibration?: { eceBefore: number; eceAfter: number; accuracyAt05: number; accuracyAtYouden: number } }).calibration;
@@ -91,7 +91,7 @@ async function main() {
   if (!isPresetName(values.preset)) throw new Error(`--preset: unknown preset ${values.preset}`);
   if (values.threshold !== '0.5' && values.threshold !== 'youden') throw new Error('--threshold: 0.5 or youden (the threshold calibration chose on validation)');
   const checkpoint = resolveCheckpoint(values.run);
-  const config = readRunConfig(values.run) as unknown as Record<string, unknown> & { name?: string };
+  const config = readRunConfig(values.run);
   fs.mkdirSync(PRETRAINED_DIR, { recursive: true });
   const out = path.join(PRETRAINED_DIR, FILE);
   const { model, meta } = await CifakeModel.load(checkpoint, { device: 'cpu', withOptimizer: false });
