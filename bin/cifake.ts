@@ -52,6 +52,12 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
+  // A reader that stops early (`cifake train --help | head`) closes our stdout: end quietly, as
+  // Unix tools do on SIGPIPE, instead of dying on an unhandled EPIPE with a stack trace.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    process.exit(0);
+  });
   main(process.argv).then((code) => {
     process.exitCode = code;
   });

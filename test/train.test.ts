@@ -1,6 +1,6 @@
 // The fit loop and the CLI end to end on a small generated CIFAKE-layout folder.
 import { expect } from 'chai';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -181,6 +181,16 @@ describe('training runs', function () {
     it('an onLog callback that throws', async () => {
       await expectNoRunDir('bad-log', {}, { onLog: () => { throw new Error('logger is down'); } }, /logger is down/);
     });
+  });
+
+  it('ends quietly with status 0 when the reader of its output goes away (`cifake ... | head`)', async () => {
+    const child = spawn(process.execPath, ['--require', 'tsx/cjs', path.join(ROOT, 'bin', 'cifake.ts'), 'train', '--help'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(stderr).to.not.match(/EPIPE|Error/);
+    expect(status).to.equal(0);
   });
 
   it('rejects bad config values and unknown flags with exit code 2 and a message naming the field', () => {
