@@ -425,16 +425,21 @@ function fmtNum(x: number): string {
   return Number.isInteger(x) ? String(x) : x.toPrecision(3).replace(/\.?0+(e|$)/, '$1');
 }
 
+/** The architecture in one phrase, e.g. `lightweight conv[32,64,128] dense[128] drop 0.3 x2 residual`. */
+export function describeModel(m: ModelConfig): string {
+  let model = `${m.family} conv[${m.convFilters.join(',')}]${m.family === 'original' ? ` ${m.padding}` : ''} dense[${m.dense.join(',')}] drop ${fmtNum(m.dropout)}`;
+  if (m.family === 'hoc') model += m.fusedHoc ? ' fused' : ' unfused';
+  if (m.family !== 'original' && m.convsPerBlock > 1) model += ` x${m.convsPerBlock}`;
+  if (m.family !== 'original' && m.residual) model += ' residual';
+  return model;
+}
+
 /**
  * Short one-line description, e.g.
  * `hoc conv[16,32] dense[64] drop 0.5 fused | adamw lr 0.002 wd 0.0005 cosine(warmup 1) | batch 32 x 40 ep | ES val_loss p8 | aug hflip shift 2 | seed 42 device auto`
  */
 export function describeConfig(c: TrainConfig): string {
-  const m = c.model;
-  let model = `${m.family} conv[${m.convFilters.join(',')}]${m.family === 'original' ? ` ${m.padding}` : ''} dense[${m.dense.join(',')}] drop ${fmtNum(m.dropout)}`;
-  if (m.family === 'hoc') model += m.fusedHoc ? ' fused' : ' unfused';
-  if (m.family !== 'original' && m.convsPerBlock > 1) model += ` x${m.convsPerBlock}`;
-  if (m.family !== 'original' && m.residual) model += ' residual';
+  const model = describeModel(c.model);
   const o = c.optimizer;
   let opt = `${o.name} lr ${fmtNum(o.lr)}${o.weightDecay ? ` wd ${fmtNum(o.weightDecay)}` : ''}`;
   const s = c.schedule;

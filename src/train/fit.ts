@@ -5,7 +5,7 @@
 // or one rank of a c10d job) and a Recorder (recorder.ts: writes the run directory on rank 0 only).
 import path from 'node:path';
 
-import { ConfigError, lrAtEpoch, modelSpecOf, validateConfig, type TrainConfig } from '../config';
+import { ConfigError, describeModel, lrAtEpoch, modelSpecOf, validateConfig, type TrainConfig } from '../config';
 import { loadSplit, type ImageSet, type ProgressCallback } from '../data';
 import { bceWithLogits, computeMetrics, type MetricsReport } from '../metrics';
 import { CifakeModel, type EpochProgress, type EpochResult } from '../model';
@@ -212,7 +212,7 @@ async function fit(config: TrainConfig, runDir: string, opts: TrainOptions, sync
     const start = opts.resume ? await resume(f) : await begin(f, { train: trainSet.summary, val: valSet.summary }, init);
     const ranks = sync.describe();
     if (ranks) log(ranks);
-    log(`model: ${config.model.family}, ${model.parameters} parameters, device ${model.description.device}`);
+    log(`model: ${describeModel(config.model)}, ${model.parameters} parameters, device ${model.description.device}`);
     if (trainSet.set) await model.setData('train', trainSet.set.images, trainSet.set.labels);
     await sync.setData(model, 'val', valSet);
     const stopReason = await epochs(f, start, trainSet, valSet);
