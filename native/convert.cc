@@ -154,6 +154,9 @@ EpochOptions to_epoch_options(const Napi::Value& v) {
     auto ao = as_object(a, "augment");
     e.augment.hflip = get_bool(ao, "hflip", false);
     e.augment.shift = get_int(ao, "shift", 0, 0, 16);
+    e.augment.cutmix = get_number(ao, "cutmix", 0);
+    if (!(e.augment.cutmix >= 0 && e.augment.cutmix <= 1))
+      throw Napi::RangeError::New(o.Env(), "augment.cutmix: must be in [0, 1], got " + std::to_string(e.augment.cutmix));
   }
   e.label_smoothing = get_number(o, "labelSmoothing", 0);
   e.ema_decay = get_number(o, "emaDecay", 0);

@@ -124,6 +124,8 @@ export const ScheduleSchema = z.discriminatedUnion('type', [
 export const AugmentSchema = strictObject({
   hflip: z.boolean().default(false),
   shift: z.int().min(0).max(8).default(0),
+  /** CutMix: the probability that a train batch gets a box pasted from shuffled images, targets mixed by area (0 = off). */
+  cutmix: z.number().min(0).max(1).default(0),
 });
 
 const range = (lo: z.ZodNumber, def: [number, number]) =>
@@ -446,7 +448,8 @@ export function describeConfig(c: TrainConfig): string {
   if (s.type === 'cosine') opt += ` cosine(warmup ${s.warmupEpochs}${s.minLr ? `, min ${fmtNum(s.minLr)}` : ''})`;
   else if (s.type === 'step') opt += ` step(${s.stepSize}, x${fmtNum(s.gamma)})`;
   const es = c.earlyStopping ? `ES ${c.earlyStopping.monitor} p${c.earlyStopping.patience}` : 'no ES';
-  let aug = c.augment.hflip || c.augment.shift ? `aug${c.augment.hflip ? ' hflip' : ''}${c.augment.shift ? ` shift ${c.augment.shift}` : ''}` : 'no aug';
+  const a = c.augment;
+  let aug = a.hflip || a.shift || a.cutmix ? `aug${a.hflip ? ' hflip' : ''}${a.shift ? ` shift ${a.shift}` : ''}${a.cutmix ? ` cutmix ${fmtNum(a.cutmix)}` : ''}` : 'no aug';
   if (c.robustAugment) aug += ` robust p${fmtNum(c.robustAugment.probability)}/jpeg p${fmtNum(c.robustAugment.jpegProbability)}`;
   const extra = [c.amp !== 'none' ? `amp ${c.amp}` : '', c.labelSmoothing ? `smooth ${fmtNum(c.labelSmoothing)}` : '', c.ema !== null ? `ema ${fmtNum(c.ema)}` : '', c.channelsLast ? '' : 'NCHW', c.limit !== null ? `limit ${c.limit}/class` : '', c.initFrom ? `init ${c.initFrom}` : '']
     .filter(Boolean)

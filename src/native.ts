@@ -69,7 +69,7 @@ export interface NativeEpochOptions {
   epoch?: number;
   shuffle?: boolean;
   lr?: number;
-  augment?: { hflip?: boolean; shift?: number };
+  augment?: { hflip?: boolean; shift?: number; cutmix?: number };
   /** BCE targets y (1 - e) + e / 2 */
   labelSmoothing?: number;
   /** > 0: keep a moving average of the weights with this decay, updated after every step */

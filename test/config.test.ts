@@ -52,7 +52,7 @@ const RUNTIME_DEFAULTS = {
 /** lightweight and hoc blocks: one conv each, no shortcut (model.convsPerBlock, model.residual) */
 const ONE_CONV_BLOCKS = { convsPerBlock: 1, residual: false };
 const ADAM_1E3 = { name: 'adam', lr: 1e-3, weightDecay: 0, betas: [0.9, 0.999] };
-const NO_AUG = { hflip: false, shift: 0 };
+const NO_AUG = { hflip: false, shift: 0, cutmix: 0 };
 const ES_PAPER = { monitor: 'val_loss', patience: 3, minDelta: 0, restoreBest: true };
 
 describe('config', () => {
@@ -107,7 +107,7 @@ describe('config', () => {
       const plus = {
         optimizer: { name: 'adamw', lr: 2e-3, weightDecay: 5e-4, betas: [0.9, 0.999] },
         schedule: { type: 'cosine', warmupEpochs: 1, minLr: 0 },
-        augment: { hflip: true, shift: 2 },
+        augment: { hflip: true, shift: 2, cutmix: 0 },
         batchSize: 32,
         epochs: 40,
         earlyStopping: { monitor: 'val_loss', patience: 8, minDelta: 0, restoreBest: true },
@@ -265,7 +265,7 @@ describe('config', () => {
       });
       expect(c).to.include({ device: 'cuda:1', threads: 1, limit: 500, data: '/data/cifake', outDir: 'out', name: 'exp-1.a_b', threshold: 0.7 });
       expect(c).to.include({ amp: 'bf16', channelsLast: true, valFraction: 0.05, seed: 0 });
-      expect(c.augment).to.deep.equal({ hflip: false, shift: 8 });
+      expect(c.augment).to.deep.equal({ hflip: false, shift: 8, cutmix: 0 });
       for (const device of ['cpu', 'cuda', 'cuda:0', 'auto']) expect(resolveConfig({ overrides: { device } }).device).to.equal(device);
     });
   });
@@ -323,6 +323,7 @@ describe('config', () => {
         [{ schedule: { type: 'none', warmupEpochs: 1 } }, 'schedule.warmupEpochs: unknown key (allowed keys in schedule: type)'],
         [{ augment: { shift: 9 } }, 'augment.shift: must be <= 8'],
         [{ augment: { hflip: 'yes' } }, 'augment.hflip: expected boolean, got string "yes" (allowed: true, false)'],
+        [{ augment: { cutmix: 1.2 } }, 'augment.cutmix: must be <= 1'],
         [{ earlyStopping: { patience: -1 } }, 'earlyStopping.patience: must be >= 0'],
         [{ earlyStopping: { monitor: 'loss' } }, 'earlyStopping.monitor: invalid value "loss" (allowed: val_loss, val_acc)'],
         [{ earlyStopping: 3 }, 'earlyStopping: expected object, got number 3'],

@@ -14,7 +14,7 @@ async function train(seed: number, images: Uint8Array, labels: Uint8Array): Prom
   const m = CifakeModel.create(SPEC, { device: 'cpu', seed, threads: 1 });
   await m.setData('train', images, labels);
   for (let epoch = 0; epoch < 2; epoch++)
-    await m.trainEpoch({ data: 'train', batchSize: 16, seed: seed + 100, epoch, augment: { hflip: true, shift: 2 } });
+    await m.trainEpoch({ data: 'train', batchSize: 16, seed: seed + 100, epoch, augment: { hflip: true, shift: 2, cutmix: 0.5 } });
   const state = await m.state();
   await m.disposeAsync();
   return state;

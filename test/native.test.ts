@@ -115,6 +115,36 @@ describe('native core', () => {
     expect(losses[0]).to.deep.equal(losses[1]);
   });
 
+  it('CutMix mixes the targets by pasted area: a model learns P(REAL) from the share of REAL pixels', async () => {
+    // FAKE images all black, REAL all white; probe images white in their left f of columns.
+    const n = 256;
+    const images = new Uint8Array(n * 3072);
+    const labels = new Uint8Array(n);
+    for (let i = 0; i < n; i++) if ((labels[i] = i % 2)) images.fill(255, i * 3072, (i + 1) * 3072);
+    const shares = [0, 0.25, 0.5, 0.75, 1];
+    const probes = new Uint8Array(shares.length * 3072);
+    shares.forEach((f, k) => {
+      for (let c = 0; c < 3; c++) for (let y = 0; y < 32; y++) probes.fill(255, k * 3072 + c * 1024 + y * 32, k * 3072 + c * 1024 + y * 32 + 32 * f);
+    });
+    const fit = async (cutmix: number) => {
+      const m = create('lightweight', { dropout: 0 });
+      await m.setData('train', images, labels);
+      let loss = NaN;
+      for (let epoch = 0; epoch < 5; epoch++) loss = (await m.trainEpoch({ data: 'train', batchSize: 32, seed: 5, epoch, augment: { cutmix } })).loss;
+      const p = Array.from(await m.predictLogits(probes), (z) => 1 / (1 + Math.exp(-z)));
+      m.dispose();
+      return { loss, error: shares.reduce((s, f, k) => s + Math.abs(p[k] - f), 0) / shares.length };
+    };
+    const plain = await fit(0);
+    const mixed = await fit(1);
+    const figures = `cutmix ${JSON.stringify(mixed)}, plain ${JSON.stringify(plain)}`;
+    // Soft targets keep the BCE above their entropy (~0.25 nats on average here); hard ones go to 0.
+    expect(plain.loss, figures).to.be.below(0.05);
+    expect(mixed.loss, figures).to.be.above(0.1);
+    expect(mixed.error, figures).to.be.below(0.1);
+    expect(mixed.error, figures).to.be.below(plain.error);
+  });
+
   it('round-trips a checkpoint to bit-identical predictions', async () => {
     const { images, labels } = makeImages(64, 3);
     const m = create('hoc');
@@ -227,6 +257,7 @@ describe('native core', () => {
       const m = create('lightweight');
       expect(await rejection(m.trainEpoch({ batchSize: 0 }))).to.match(/batchSize/);
       expect(await rejection(m.trainEpoch({ lr: NaN }))).to.match(/lr: expected a finite number/);
+      expect(await rejection(m.trainEpoch({ augment: { cutmix: 1.5 } }))).to.match(/augment\.cutmix: must be in \[0, 1\]/);
       m.dispose();
     });
 

@@ -50,7 +50,8 @@ describe('training runs', function () {
     it(`cifake train --preset ${preset} writes a complete run directory, and eval reproduces its metrics`, () => {
       const out = path.join(tmp, 'runs');
       const report = preset === 'hoc' ? ['--report'] : [];
-      const r = cli(['train', '--preset', preset, '--data', data, '--epochs', '2', '--limit', '60', '--out-dir', out, '--name', preset, '--device', 'cpu', '--json', ...report]);
+      const cutmix = preset === 'hoc' ? ['--cutmix', '0.5'] : [];
+      const r = cli(['train', '--preset', preset, '--data', data, '--epochs', '2', '--limit', '60', '--out-dir', out, '--name', preset, '--device', 'cpu', '--json', ...report, ...cutmix]);
       expect(r.status, r.stderr).to.equal(0);
       const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
       expect(lines.filter((l) => l.event === 'epoch')).to.have.length(2);
@@ -68,6 +69,7 @@ describe('training runs', function () {
       const config = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
       expect(config.model.family).to.equal({ 'paper-cnn': 'original', lightweight: 'lightweight', hoc: 'hoc' }[preset]);
       expect(config.batchSize).to.equal(32);
+      expect(config.augment.cutmix).to.equal(preset === 'hoc' ? 0.5 : 0);
       expect(readHistory(dir)).to.have.length(2);
 
       const ev = cli(['eval', '--model', dir, '--data', data, '--split', 'test', '--device', 'cpu', '--json']);

@@ -49,6 +49,7 @@ interface TrainFlags {
   resume?: string;
   initFrom?: string;
   ema?: number;
+  cutmix?: number;
   report?: boolean;
   resize?: boolean;
   strict?: boolean;
@@ -93,6 +94,7 @@ function trainOverrides(f: TrainFlags): Record<string, unknown> {
     ema: f.ema,
   };
   if (f.model) o.model = f.model;
+  if (f.cutmix !== undefined) o.augment = { cutmix: f.cutmix };
   if (f.lr !== undefined || f.optimizer || f.weightDecay !== undefined) o.optimizer = { name: f.optimizer, lr: f.lr, weightDecay: f.weightDecay };
   if (!f.earlyStopping) o.earlyStopping = null;
   else if (f.patience !== undefined || f.minDelta !== undefined || f.monitor || !f.restoreBest)
@@ -286,6 +288,7 @@ export function trainCommand(): Command {
   .option('--resume <runDir>', 'continue an interrupted run from its last checkpoint')
   .option('--init-from <runOrCheckpoint>', "fine-tune: start from these weights (a run, a checkpoint or 'pretrained'; same model), fresh optimizer")
   .option('--ema <decay>', 'keep a moving average of the weights (e.g. 0.999); validation, best.pt and the final model use it', num('--ema'))
+  .option('--cutmix <p>', "CutMix: the share of train batches that get a box pasted from other images, targets mixed by area (config 'augment.cutmix')", num('--cutmix'))
   .option('--report', 'write the HTML report (learning curves, ROC, confusion, Grad-CAM) at the end')
   .option('--json', 'print one JSON object per event instead of progress bars')
   .option('-q, --quiet', 'print only the final result')
