@@ -7,6 +7,7 @@
 // (hoc-paper-s1, hoc-paper-s2, ...), the mean +- sample sd and min-max of the test figures.
 import path from 'node:path';
 
+import { describeModel } from '../src/config';
 import { computeMetrics, type MetricsReport } from '../src/metrics';
 import { evaluate, readExcludeList } from '../src/train/evaluate';
 import { readHistory, readRunConfig, readRunDataSummary, readRunSummary, readScoresFile, resolveRunData, RUN_FILES } from '../src/run';
@@ -81,7 +82,7 @@ for (const dir of args) {
   groups.set(group, [...(groups.get(group) ?? []), { accuracy: test.accuracy, auc: test.rocAuc, withoutDuplicates: withoutAccuracy }]);
   const minutes = (m.trainSeconds / 60).toFixed(0);
   console.log(
-    `| ${path.basename(dir)} | ${config.model.family} | ${m.parameters} | ${history.length} (${m.bestEpoch}) | ${minutes} min, ${m.device} | ${row(test)} | ${without} |`,
+    `| ${path.basename(dir)} | ${describeModel(config.model)} | ${m.parameters} | ${history.length} (${m.bestEpoch}) | ${minutes} min, ${m.device} | ${row(test)} | ${without} |`,
   );
 }
 if (spread) printSpread(groups);
