@@ -9,6 +9,8 @@ struct AugmentConfig {
   bool hflip = false;
   int64_t shift = 0;  // max translation in pixels, zero fill
   double cutmix = 0;  // probability that a batch is cut-mixed (cutmix below)
+  // Whether augment() has work: its per-image ops only. cutmix() is separate (it also mixes the
+  // targets) and returns at once when off.
   bool any() const { return hflip || shift > 0; }
 };
 

@@ -151,7 +151,7 @@ void Trainer::forward_backward(Epoch& e, const EpochOptions& o, const Dataset& d
   auto y = ds.labels.index_select(0, idx);
   auto target = o.label_smoothing > 0 ? y * (1.0 - o.label_smoothing) + 0.5 * o.label_smoothing : y;
   if (o.augment.any()) x = augment(x, o.augment, gen_);
-  if (o.augment.cutmix > 0) cutmix(x, target, o.augment.cutmix, gen_);
+  cutmix(x, target, o.augment.cutmix, gen_);
   torch::Tensor logits, loss;
   {
     AutocastScope autocast(amp_, device_);
