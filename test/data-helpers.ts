@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import sharp from 'sharp';
 import { expect } from 'chai';
+import { mulberry32 } from '../src/util/random';
 import { DataError, jpegBinding, JpegBinding, setJpegBinding } from '../src/data';
 
 /** The DataError a promise rejects with (fails the test when it resolves or rejects otherwise). */
@@ -19,16 +20,7 @@ export async function dataErrorOf(p: Promise<unknown>): Promise<DataError> {
 }
 
 /** Deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;
 
 /** Interleaved RGB(A) pixels: smooth gradients plus noise, different for every seed. */
 export function rawPixels(seed: number, width = 32, height = 32, channels = 3): Buffer {

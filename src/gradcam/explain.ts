@@ -469,18 +469,14 @@ export async function explainDataset(model: CifakeModel, data: DatasetInput, opt
 }
 
 /** JSON-friendly summary of a dataset explanation (no image data; the class means are in classMeansToJSON(d.classMeans)). */
-export function datasetSummaryJSON(d: DatasetExplanation): {
-  count: number;
-  layer: string;
-  layerSize: number;
-  method: ExplainMethod;
-  target: ExplainTarget;
-  threshold: number;
-  predicted: { REAL: number; FAKE: number };
-  accuracy: number | null;
+export type DatasetSummaryJSON = Pick<
+  DatasetExplanation,
+  'count' | 'layer' | 'layerSize' | 'method' | 'target' | 'threshold' | 'predicted' | 'accuracy' | 'classMeanStats'
+> & {
   selection: Array<{ group: string; index: number; file: string | null; pReal: number; predicted: string; label: string | null; target: string; rawMax: number }>;
-  classMeanStats: DatasetExplanation['classMeanStats'];
-} {
+};
+
+export function datasetSummaryJSON(d: DatasetExplanation): DatasetSummaryJSON {
   return {
     count: d.count,
     layer: d.layer,

@@ -51,6 +51,7 @@ export { assertLayer, datasetSummaryJSON, explainDataset, explainImage, explainI
 export type {
   ClassMeanStats,
   DatasetExplanation,
+  DatasetSummaryJSON,
   DatasetInput,
   ExplainDatasetOptions,
   ExplainedImage,

@@ -16,6 +16,7 @@
  *   shift:D       translate by D pixels right and down (1 <= D <= 8), edges replicated
  *   hflip         mirror left-right
  */
+import { mulberry32 } from '../util/random';
 import { jpegRoundTrip } from './jpeg';
 
 export type PerturbationName = 'jpeg' | 'blur' | 'resize' | 'noise' | 'brightness' | 'contrast' | 'crop' | 'shift' | 'hflip';
@@ -109,17 +110,6 @@ export const MILD_SUITE: readonly string[] = Object.freeze(['jpeg:90', 'shift:1'
 
 // ---------------------------------------------------------------------------
 // seeded streams
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A reproducible stream for (seed, image index, step index). */
 export function streamFor(seed: number, image: number, step: number): () => number {

@@ -1,4 +1,5 @@
 // Per-image PRNG streams of the synthetic set: a hash of (seed, split, class, index) seeds mulberry32.
+import { mulberry32 } from '../../util/random';
 
 /** 32-bit integer hash (murmur3 finaliser). */
 function mix32(h: number): number {
@@ -18,17 +19,11 @@ export function imageSeed(seed: number, split: number, cls: number, index: numbe
   return mix32((h + index) >>> 0);
 }
 
-/** mulberry32 with a few helpers. No transcendental functions in the draws. */
+/** A mulberry32 stream with a few helpers. No transcendental functions in the draws. */
 export class Rng {
-  private a: number;
+  readonly next: () => number;
   constructor(seed: number) {
-    this.a = seed >>> 0;
-  }
-  next(): number {
-    this.a = (this.a + 0x6d2b79f5) | 0;
-    let t = Math.imul(this.a ^ (this.a >>> 15), 1 | this.a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    this.next = mulberry32(seed);
   }
   uniform(lo: number, hi: number): number {
     return lo + (hi - lo) * this.next();
