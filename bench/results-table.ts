@@ -5,6 +5,8 @@
 //     --exclude-list ../shared/data/test-fake-duplicates.txt
 // --spread also prints, per group of runs that differ only in a trailing -s<seed> in their names
 // (hoc-paper-s1, hoc-paper-s2, ...), the mean +- sample sd and min-max of the test figures.
+// --ensemble also prints the figures of the runs' mean test probability (one model of all their
+// parameters; their test files must be the same, in the same order).
 import path from 'node:path';
 
 import { describeModel } from '../src/config';
@@ -19,6 +21,8 @@ const excludeList = ex >= 0 ? args.splice(ex, 2)[1] : undefined;
 const excluded = excludeList ? readExcludeList(excludeList) : null;
 const sp = args.indexOf('--spread');
 const spread = sp >= 0 && args.splice(sp, 1).length > 0;
+const en = args.indexOf('--ensemble');
+const ensemble = en >= 0 && args.splice(en, 1).length > 0;
 const key = (p: string) => p.split('/').slice(-3).join('/').toLowerCase();
 
 const pct = (x: number) => (x * 100).toFixed(2) + '%';
@@ -61,8 +65,44 @@ function printSpread(groups: Map<string, Figures[]>): void {
   }
 }
 
+interface Member {
+  dir: string;
+  parameters: number;
+  scores: { files: string[]; labels: number[]; logits: number[] };
+}
+
+function withoutExcluded(files: string[], logits: number[], labels: number[]): { text: string; accuracy: number | null } {
+  if (!excluded) return { text: '-', accuracy: null };
+  const keep = files.map((f, i) => (excluded.has(key(f)) ? -1 : i)).filter((i) => i >= 0);
+  const m = computeMetrics(keep.map((i) => logits[i]), keep.map((i) => labels[i]), { fromLogits: true });
+  return { text: `${pct(m.accuracy)} (${keep.length})`, accuracy: m.accuracy };
+}
+
+function printEnsemble(members: Member[]): void {
+  const [first, ...rest] = members;
+  for (const m of rest) {
+    const same = m.scores.files.length === first.scores.files.length && m.scores.files.every((f, i) => f === first.scores.files[i]);
+    if (!same) throw new Error(`--ensemble: ${m.dir} scored other test files than ${first.dir}`);
+  }
+  const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
+  const logit = (p: number) => Math.log(p / (1 - p));
+  const eps = 1e-7;
+  const meanLogits = first.scores.logits.map((_, i) => {
+    const p = members.reduce((a, m) => a + sigmoid(m.scores.logits[i]), 0) / members.length;
+    return logit(Math.min(1 - eps, Math.max(eps, p)));
+  });
+  const test = computeMetrics(meanLogits, first.scores.labels, { fromLogits: true });
+  const params = members.reduce((a, m) => a + m.parameters, 0);
+  const names = members.map((m) => path.basename(m.dir)).join(' + ');
+  const without = withoutExcluded(first.scores.files, meanLogits, first.scores.labels);
+  console.log(`\n| ensemble (mean probability) | params | test acc | P REAL | R REAL | F1 REAL | ROC-AUC | test acc without duplicates (n) |`);
+  console.log('|---|---|---|---|---|---|---|---|');
+  console.log(`| ${names} | ${params} | ${row(test)} | ${without.text} |`);
+}
+
 async function main() {
 const groups = new Map<string, Figures[]>();
+const members: Member[] = [];
 for (const dir of args) {
   const m = readRunSummary(dir);
   if (!m) throw new Error(`${dir}: no ${RUN_FILES.metrics} (unfinished run)`);
@@ -70,14 +110,8 @@ for (const dir of args) {
   const history = readHistory<EpochLog>(dir);
   const scores = await testScores(dir, await resolveRunData(dir, config, readRunDataSummary(dir)));
   const test = m.metrics.test ?? computeMetrics(scores.logits, scores.labels, { fromLogits: true });
-  let without = '-';
-  let withoutAccuracy: number | null = null;
-  if (excluded) {
-    const keep = scores.files.map((f, i) => (excluded.has(key(f)) ? -1 : i)).filter((i) => i >= 0);
-    const mm = computeMetrics(keep.map((i) => scores.logits[i]), keep.map((i) => scores.labels[i]), { fromLogits: true });
-    without = `${pct(mm.accuracy)} (${keep.length})`;
-    withoutAccuracy = mm.accuracy;
-  }
+  const { text: without, accuracy: withoutAccuracy } = withoutExcluded(scores.files, scores.logits, scores.labels);
+  members.push({ dir, parameters: m.parameters, scores });
   const group = path.basename(dir).replace(/-s\d+$/, '');
   groups.set(group, [...(groups.get(group) ?? []), { accuracy: test.accuracy, auc: test.rocAuc, withoutDuplicates: withoutAccuracy }]);
   const minutes = (m.trainSeconds / 60).toFixed(0);
@@ -86,6 +120,10 @@ for (const dir of args) {
   );
 }
 if (spread) printSpread(groups);
+if (ensemble) {
+  if (members.length < 2) throw new Error('--ensemble needs two runs or more');
+  printEnsemble(members);
+}
 }
 
 main().catch((e) => {
