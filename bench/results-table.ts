@@ -10,7 +10,7 @@
 import path from 'node:path';
 
 import { describeModel } from '../src/config';
-import { computeMetrics, type MetricsReport } from '../src/metrics';
+import { computeMetrics, sigmoid, type MetricsReport } from '../src/metrics';
 import { evaluate, readExcludeList } from '../src/train/evaluate';
 import { readHistory, readRunConfig, readRunDataSummary, readRunSummary, readScoresFile, resolveRunData, RUN_FILES } from '../src/run';
 import type { EpochLog } from '../src/train/fit';
@@ -31,7 +31,13 @@ const row = (m: MetricsReport) => `${pct(m.accuracy)} | ${f4(m.precision.REAL)} 
 
 console.log('| run | model | params | epochs run (best) | training time | test acc | P REAL | R REAL | F1 REAL | ROC-AUC | test acc without duplicates (n) |');
 console.log('|---|---|---|---|---|---|---|---|---|---|---|');
-async function testScores(dir: string, data: string): Promise<{ files: string[]; labels: number[]; logits: number[] }> {
+interface TestScores {
+  files: string[];
+  labels: number[];
+  logits: number[];
+}
+
+async function testScores(dir: string, data: string): Promise<TestScores> {
   try {
     const s = readScoresFile(path.join(dir, RUN_FILES.scores('test')));
     if (!s.logits || !s.files) throw new Error('no logits');
@@ -68,13 +74,14 @@ function printSpread(groups: Map<string, Figures[]>): void {
 interface Member {
   dir: string;
   parameters: number;
-  scores: { files: string[]; labels: number[]; logits: number[] };
+  scores: TestScores;
 }
 
-function withoutExcluded(files: string[], logits: number[], labels: number[]): { text: string; accuracy: number | null } {
+/** `scores` are logits, or P(REAL) where `fromLogits` is false. */
+function withoutExcluded(files: string[], scores: number[], labels: number[], fromLogits = true): { text: string; accuracy: number | null } {
   if (!excluded) return { text: '-', accuracy: null };
   const keep = files.map((f, i) => (excluded.has(key(f)) ? -1 : i)).filter((i) => i >= 0);
-  const m = computeMetrics(keep.map((i) => logits[i]), keep.map((i) => labels[i]), { fromLogits: true });
+  const m = computeMetrics(keep.map((i) => scores[i]), keep.map((i) => labels[i]), { fromLogits });
   return { text: `${pct(m.accuracy)} (${keep.length})`, accuracy: m.accuracy };
 }
 
@@ -84,17 +91,11 @@ function printEnsemble(members: Member[]): void {
     const same = m.scores.files.length === first.scores.files.length && m.scores.files.every((f, i) => f === first.scores.files[i]);
     if (!same) throw new Error(`--ensemble: ${m.dir} scored other test files than ${first.dir}`);
   }
-  const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
-  const logit = (p: number) => Math.log(p / (1 - p));
-  const eps = 1e-7;
-  const meanLogits = first.scores.logits.map((_, i) => {
-    const p = members.reduce((a, m) => a + sigmoid(m.scores.logits[i]), 0) / members.length;
-    return logit(Math.min(1 - eps, Math.max(eps, p)));
-  });
-  const test = computeMetrics(meanLogits, first.scores.labels, { fromLogits: true });
+  const meanProbs = first.scores.logits.map((_, i) => members.reduce((a, m) => a + sigmoid(m.scores.logits[i]), 0) / members.length);
+  const test = computeMetrics(meanProbs, first.scores.labels);
   const params = members.reduce((a, m) => a + m.parameters, 0);
   const names = members.map((m) => path.basename(m.dir)).join(' + ');
-  const without = withoutExcluded(first.scores.files, meanLogits, first.scores.labels);
+  const without = withoutExcluded(first.scores.files, meanProbs, first.scores.labels, false);
   console.log(`\n| ensemble (mean probability) | params | test acc | P REAL | R REAL | F1 REAL | ROC-AUC | test acc without duplicates (n) |`);
   console.log('|---|---|---|---|---|---|---|---|');
   console.log(`| ${names} | ${params} | ${row(test)} | ${without.text} |`);
