@@ -109,6 +109,7 @@ ModelSpec to_model_spec(const Napi::Value& v) {
   s.fused_hoc = required_bool(o, "fusedHoc");
   s.convs_per_block = get_int(o, "convsPerBlock", 1, 1, 16);
   s.residual = get_bool(o, "residual", false);
+  s.members = get_int(o, "members", 1, 1, 16);
   try {
     validate_spec(s);
   } catch (const std::invalid_argument& e) {
@@ -319,6 +320,7 @@ Napi::Object describe_to_js(Napi::Env env, CifakeNetImpl& m, const torch::Device
   auto o = Napi::Object::New(env);
   o.Set("family", Napi::String::New(env, m.spec().family));
   o.Set("parameters", Napi::Number::New(env, double(m.parameter_count())));
+  o.Set("members", Napi::Number::New(env, double(m.members())));
   auto layers = Napi::Array::New(env);
   auto sizes = Napi::Object::New(env);
   uint32_t i = 0;

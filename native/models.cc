@@ -15,6 +15,7 @@ void validate_spec(const ModelSpec& s) {
   if (!(s.dropout >= 0.0 && s.dropout < 1.0))
     throw std::invalid_argument("model.dropout: must be in [0, 1)");
   if (s.convs_per_block < 1) throw std::invalid_argument("model.convsPerBlock: must be >= 1");
+  if (s.members < 1) throw std::invalid_argument("model.members: must be >= 1");
   if ((s.residual || s.convs_per_block > 1) && !(s.same_padding && s.batch_norm))
     throw std::invalid_argument("model.convsPerBlock/residual: need same padding and batch norm");
   int64_t size = kImageSize;
@@ -113,6 +114,13 @@ torch::Tensor ConvBlockImpl::pooled_features(const torch::Tensor& x, const Folde
 
 CifakeNetImpl::CifakeNetImpl(const ModelSpec& spec) : spec_(spec) {
   validate_spec(spec);
+  if (spec.members > 1) {
+    auto one = spec;
+    one.members = 1;
+    for (int64_t k = 1; k <= spec.members; ++k)
+      members_.push_back(register_module("member" + std::to_string(k), std::make_shared<CifakeNetImpl>(one)));
+    return;
+  }
   int64_t channels = kChannels, size = kImageSize;
   for (size_t i = 0; i < spec.conv_filters.size(); ++i) {
     blocks_.push_back(register_module("block" + std::to_string(i + 1),
@@ -131,19 +139,39 @@ CifakeNetImpl::CifakeNetImpl(const ModelSpec& spec) : spec_(spec) {
   out_ = register_module("out", torch::nn::Linear(features, 1));
 }
 
-torch::Tensor CifakeNetImpl::forward(const torch::Tensor& input, const std::string& tap_layer,
-                                     torch::Tensor* tap) {
-  auto x = input;
+void CifakeNetImpl::set_generator(at::Generator g) {
+  for (auto& m : members_) m->set_generator(g);
+  generator_ = std::move(g);
+}
+
+int64_t CifakeNetImpl::block_of(const std::string& layer, bool* before_pool) const {
   for (size_t i = 0; i < blocks_.size(); ++i) {
     const auto n = std::to_string(i + 1);
-    if (tap && tap_layer == "conv" + n) {
-      *tap = blocks_[i]->features(x);
-      x = blocks_[i]->pool(*tap);
-    } else {
-      x = blocks_[i]->pooled_features(x);
-      if (tap && tap_layer == "pool" + n) *tap = x;
+    if (layer == "conv" + n || layer == "pool" + n) {
+      *before_pool = layer[0] == 'c';
+      return static_cast<int64_t>(i);
     }
   }
+  throw std::invalid_argument("layer: unknown layer '" + layer + "'");
+}
+
+torch::Tensor CifakeNetImpl::forward_until(const torch::Tensor& input, const std::string& layer) {
+  bool before_pool = false;
+  const auto last = block_of(layer, &before_pool);
+  auto x = input;
+  for (int64_t i = 0; i < last; ++i) x = blocks_[i]->pooled_features(x);
+  return before_pool ? blocks_[last]->features(x) : blocks_[last]->pooled_features(x);
+}
+
+torch::Tensor CifakeNetImpl::forward_from(const std::string& layer, const torch::Tensor& activation) {
+  bool before_pool = false;
+  const auto first = block_of(layer, &before_pool);
+  auto x = before_pool ? blocks_[first]->pool(activation) : activation;
+  for (size_t i = first + 1; i < blocks_.size(); ++i) x = blocks_[i]->pooled_features(x);
+  return head(x);
+}
+
+torch::Tensor CifakeNetImpl::head(torch::Tensor x) {
   x = x.flatten(1);
   for (auto& d : dense_) x = d->forward(x).relu_();
   if (spec_.dropout > 0 && is_training()) {
@@ -158,13 +186,54 @@ torch::Tensor CifakeNetImpl::forward(const torch::Tensor& input, const std::stri
   return out_->forward(x).view({-1});
 }
 
+torch::Tensor CifakeNetImpl::forward(const torch::Tensor& input, const std::string& tap_layer,
+                                     torch::Tensor* tap) {
+  const bool tapped = tap && !tap_layer.empty();
+  if (!members_.empty()) {
+    if (!tapped) return forward_members(input).mean(1);
+    std::vector<torch::Tensor> acts;
+    for (auto& m : members_) acts.push_back(m->forward_until(input, tap_layer));
+    *tap = torch::cat(acts, 1);
+    auto slices = tap->chunk(static_cast<int64_t>(members_.size()), 1);
+    std::vector<torch::Tensor> logits;
+    for (size_t k = 0; k < members_.size(); ++k) logits.push_back(members_[k]->forward_from(tap_layer, slices[k]));
+    return torch::stack(logits, 1).mean(1);
+  }
+  if (tapped) {
+    *tap = forward_until(input, tap_layer);
+    return forward_from(tap_layer, *tap);
+  }
+  auto x = input;
+  for (auto& b : blocks_) x = b->pooled_features(x);
+  return head(x);
+}
+
+torch::Tensor CifakeNetImpl::forward_members(const torch::Tensor& input) {
+  if (members_.empty()) return forward(input).unsqueeze(1);
+  std::vector<torch::Tensor> logits;
+  for (auto& m : members_) logits.push_back(m->forward(input));
+  return torch::stack(logits, 1);
+}
+
 std::vector<FoldedBlock> CifakeNetImpl::fold_batch_norm() const {
   std::vector<FoldedBlock> out;
+  for (const auto& m : members_)
+    for (auto& f : m->fold_batch_norm()) out.push_back(std::move(f));
   for (const auto& b : blocks_) out.push_back(b->fold());
   return out;
 }
 
 torch::Tensor CifakeNetImpl::forward_folded(const torch::Tensor& input, const std::vector<FoldedBlock>& folded) {
+  if (!members_.empty()) {
+    const auto per = folded.size() / members_.size();
+    torch::Tensor sum;
+    for (size_t k = 0; k < members_.size(); ++k) {
+      std::vector<FoldedBlock> mine(folded.begin() + k * per, folded.begin() + (k + 1) * per);
+      auto l = members_[k]->forward_folded(input, mine);
+      sum = sum.defined() ? sum.add_(l) : l;
+    }
+    return sum.div_(static_cast<double>(members_.size()));
+  }
   auto x = input;
   for (size_t i = 0; i < blocks_.size(); ++i) x = blocks_[i]->pooled_features(x, folded[i]);
   x = x.flatten(1);
@@ -173,6 +242,7 @@ torch::Tensor CifakeNetImpl::forward_folded(const torch::Tensor& input, const st
 }
 
 std::vector<std::string> CifakeNetImpl::layer_names() const {
+  if (!members_.empty()) return members_[0]->layer_names();
   std::vector<std::string> names;
   for (size_t i = 0; i < blocks_.size(); ++i) {
     names.push_back("conv" + std::to_string(i + 1));
@@ -181,7 +251,12 @@ std::vector<std::string> CifakeNetImpl::layer_names() const {
   return names;
 }
 
+std::string CifakeNetImpl::default_cam_layer() const {
+  return members_.empty() ? "conv" + std::to_string(blocks_.size()) : members_[0]->default_cam_layer();
+}
+
 int64_t CifakeNetImpl::layer_size(const std::string& name) const {
+  if (!members_.empty()) return members_[0]->layer_size(name);
   for (size_t i = 0; i < blocks_.size(); ++i) {
     auto n = std::to_string(i + 1);
     if (name == "conv" + n) return sizes_[i];

@@ -25,6 +25,7 @@ struct ModelSpec {
   bool fused_hoc = true;  // hoc only: one conv over [x, x^2] instead of two convs, same parameters
   int64_t convs_per_block = 1;  // 3x3 convs per block; only the first is higher-order
   bool residual = false;        // block output = relu(bn(last conv) + shortcut(input)), ResNet's basic block
+  int64_t members = 1;          // > 1: that many independent networks of this spec, logits averaged
 };
 
 // Checks what keeps the network buildable; throws std::invalid_argument naming the field.
@@ -83,27 +84,39 @@ class CifakeNetImpl : public torch::nn::Module {
  public:
   explicit CifakeNetImpl(const ModelSpec& spec);
 
-  // x: float N x 3 x 32 x 32 in [0, 1]. Returns logits N.
+  // x: float N x 3 x 32 x 32 in [0, 1]. Returns logits N (an ensemble: the members' mean logit).
   // When tap_layer names a layer ("conv1".."convK" before pooling, "pool1".."poolK" after), its
-  // activation is stored in *tap from the same forward pass.
+  // activation is stored in *tap from the same forward pass. An ensemble's tap is its members'
+  // activations concatenated on the channel axis, and each member continues from its slice of it,
+  // so gradients with respect to *tap are those of the mean logit.
   torch::Tensor forward(const torch::Tensor& x, const std::string& tap_layer = "",
                         torch::Tensor* tap = nullptr);
+  // Training: every member's logit, N x members (the loss is each member's own).
+  torch::Tensor forward_members(const torch::Tensor& x);
+  int64_t members() const { return spec_.members; }
 
   // Inference (eval mode, no taps): fold_batch_norm() once, then forward_folded per chunk.
   std::vector<FoldedBlock> fold_batch_norm() const;
   torch::Tensor forward_folded(const torch::Tensor& x, const std::vector<FoldedBlock>& folded);
 
   std::vector<std::string> layer_names() const;
-  std::string default_cam_layer() const { return "conv" + std::to_string(blocks_.size()); }
+  std::string default_cam_layer() const;
   // Spatial size of a layer's activation (square).
   int64_t layer_size(const std::string& name) const;
   int64_t parameter_count() const;
   const ModelSpec& spec() const { return spec_; }
   // Dropout draws from this generator (the owning trainer's); unset: libtorch's global one.
-  void set_generator(at::Generator g) { generator_ = std::move(g); }
+  void set_generator(at::Generator g);
 
  private:
+  // One network's forward split at a layer: the layer's activation, and the logits from it.
+  torch::Tensor forward_until(const torch::Tensor& x, const std::string& layer);
+  torch::Tensor forward_from(const std::string& layer, const torch::Tensor& activation);
+  torch::Tensor head(torch::Tensor x);
+  int64_t block_of(const std::string& layer, bool* before_pool) const;
+
   ModelSpec spec_;
+  std::vector<std::shared_ptr<CifakeNetImpl>> members_;  // an ensemble holds only these
   std::vector<ConvBlock> blocks_;
   std::vector<int64_t> sizes_;  // spatial size after each block's conv (before pool)
   std::vector<torch::nn::Linear> dense_;

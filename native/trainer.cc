@@ -155,13 +155,24 @@ void Trainer::forward_backward(Epoch& e, const EpochOptions& o, const Dataset& d
   torch::Tensor logits, loss;
   {
     AutocastScope autocast(amp_, device_);
-    logits = model_->forward(x).to(torch::kFloat);
+    // An ensemble's members each learn from their own loss (as if trained alone, on the same
+    // batches); the reported loss is their mean.
+    const auto members = model_->members();
+    torch::Tensor member_logits;
+    if (members > 1) {
+      member_logits = model_->forward_members(x).to(torch::kFloat);
+      logits = member_logits.detach().mean(1);
+      target = target.unsqueeze(1).expand_as(member_logits);
+    } else {
+      logits = member_logits = model_->forward(x).to(torch::kFloat);
+    }
     // With ranks, each sums its slice and divides by the global count: the all-reduced sum is
     // then exactly the gradient of the global batch's mean loss, even for uneven slices.
-    loss = group_ ? torch::binary_cross_entropy_with_logits(logits, target, {}, {}, at::Reduction::Sum) / double(len)
-                  : torch::binary_cross_entropy_with_logits(logits, target);
+    loss = group_ ? torch::binary_cross_entropy_with_logits(member_logits, target, {}, {}, at::Reduction::Sum) / double(len * members)
+                  : torch::binary_cross_entropy_with_logits(member_logits, target);
   }
   e.loss_sum += loss.detach().to(torch::kDouble) * static_cast<double>(group_ ? len : hi - lo);
+  if (model_->members() > 1) loss = loss * static_cast<double>(model_->members());
   if (amp_ == Amp::fp16) loss = loss * scaler_.scale;
   loss.backward();
   e.local_seen += hi - lo;

@@ -12,6 +12,7 @@ const ALLOWED: Record<string, string> = {
   'model.convFilters': '1 to 4 integers, each 1..1024 (one per conv block)',
   'model.convsPerBlock': 'integer 1..4 (3x3 convs per block; lightweight and hoc)',
   'model.residual': 'true, false (lightweight and hoc)',
+  'model.members': 'integer 1..8 (independently initialised networks, each trained on its own loss, logits averaged)',
   'model.convFilters[]': 'integer 1..1024',
   'model.padding': 'valid, same; lightweight and hoc: same only',
   'model.dense': '0 to 3 integers, each 1..8192',

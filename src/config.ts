@@ -68,6 +68,8 @@ export const OriginalModelSchema = strictObject({
   padding: z.enum(['valid', 'same']).default('valid'),
   dense: denseLayers([64]),
   dropout: dropout(0),
+  /** an ensemble of this many independently initialised networks, each trained on its own loss, logits averaged (default 1) */
+  members: z.int().min(1).max(8).default(1),
 });
 
 export const LightweightModelSchema = strictObject({
@@ -78,6 +80,8 @@ export const LightweightModelSchema = strictObject({
   dropout: dropout(0.5),
   convsPerBlock: z.int().min(1).max(4).default(1),
   residual: z.boolean().default(false),
+  /** an ensemble of this many independently initialised networks, each trained on its own loss, logits averaged (default 1) */
+  members: z.int().min(1).max(8).default(1),
 });
 
 export const HocModelSchema = strictObject({
@@ -89,6 +93,8 @@ export const HocModelSchema = strictObject({
   fusedHoc: z.boolean().default(true),
   convsPerBlock: z.int().min(1).max(4).default(1),
   residual: z.boolean().default(false),
+  /** an ensemble of this many independently initialised networks, each trained on its own loss, logits averaged (default 1) */
+  members: z.int().min(1).max(8).default(1),
 });
 
 export const ModelSchema = z.discriminatedUnion('family', [OriginalModelSchema, LightweightModelSchema, HocModelSchema]);
@@ -407,7 +413,7 @@ function blocks(model: { convsPerBlock: number; residual: boolean }): Partial<Mo
 }
 
 export function modelSpecOf(model: ModelConfig): ModelSpec {
-  const common = { convFilters: [...model.convFilters], dense: [...model.dense], dropout: model.dropout };
+  const common = { convFilters: [...model.convFilters], dense: [...model.dense], dropout: model.dropout, ...(model.members > 1 ? { members: model.members } : {}) };
   switch (model.family) {
     case 'original':
       return { family: 'original', ...common, padding: model.padding, batchNorm: false, hoc: false, fusedHoc: false };
@@ -433,6 +439,7 @@ export function describeModel(m: ModelConfig): string {
   if (m.family === 'hoc') model += m.fusedHoc ? ' fused' : ' unfused';
   if (m.family !== 'original' && m.convsPerBlock > 1) model += ` x${m.convsPerBlock}`;
   if (m.family !== 'original' && m.residual) model += ' residual';
+  if (m.members > 1) model += ` ensemble of ${m.members}`;
   return model;
 }
 

@@ -24,6 +24,8 @@ export interface NativeModelSpec {
   convsPerBlock?: number;
   /** ResNet basic-block shortcut around each block's convs (default false) */
   residual?: boolean;
+  /** an ensemble of this many networks of the spec, logits averaged (default 1); tensor names get `memberK.` */
+  members?: number;
 }
 
 export interface NativeSessionOptions {
@@ -105,6 +107,8 @@ export interface NativeGradCamResult {
 export interface NativeDescription {
   family: string;
   parameters: number;
+  /** networks averaged (1: a single network) */
+  members: number;
   layers: string[];
   layerSizes: Record<string, number>;
   defaultLayer: string;

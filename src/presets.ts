@@ -4,7 +4,7 @@
  */
 import type { TrainConfigInput } from './config';
 
-export const PRESET_NAMES = ['paper-cnn', 'lightweight', 'hoc', 'lightweight-plus', 'hoc-plus', 'hoc-deep-plus', 'res-plus', 'res-ema-plus', 'robust-plus'] as const;
+export const PRESET_NAMES = ['paper-cnn', 'lightweight', 'hoc', 'lightweight-plus', 'hoc-plus', 'hoc-deep-plus', 'res-plus', 'res-ema-plus', 'res-ema-duo', 'robust-plus'] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
 
 export interface Preset {
@@ -111,6 +111,13 @@ export const PRESETS: Readonly<Record<PresetName, Preset>> = freeze({
     description:
       'ours, not the paper: res-plus with a moving average of the weights (decay 0.999; validation, best.pt and the final model use it), a 30-epoch cosine, early stopping on val_acc (patience 10)',
     config: { ...RES_PLUS, epochs: 30, ema: 0.999, earlyStopping: { ...RES_PLUS.earlyStopping, monitor: 'val_acc' } },
+  },
+  'res-ema-duo': {
+    name: 'res-ema-duo',
+    origin: 'ours',
+    description:
+      'ours, not the paper: two res-ema-plus networks in one model (859k parameters), each initialised apart and trained on its own loss over the same batches, logits averaged; validation, early stopping and the saved model are the average',
+    config: { ...RES_PLUS, model: { ...RES_PLUS.model, members: 2 }, epochs: 30, ema: 0.999, earlyStopping: { ...RES_PLUS.earlyStopping, monitor: 'val_acc' } },
   },
   'robust-plus': {
     name: 'robust-plus',

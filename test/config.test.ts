@@ -50,7 +50,7 @@ const RUNTIME_DEFAULTS = {
 };
 
 /** lightweight and hoc blocks: one conv each, no shortcut (model.convsPerBlock, model.residual) */
-const ONE_CONV_BLOCKS = { convsPerBlock: 1, residual: false };
+const ONE_CONV_BLOCKS = { convsPerBlock: 1, residual: false, members: 1 };
 const ADAM_1E3 = { name: 'adam', lr: 1e-3, weightDecay: 0, betas: [0.9, 0.999] };
 const NO_AUG = { hflip: false, shift: 0, cutmix: 0 };
 const ES_PAPER = { monitor: 'val_loss', patience: 3, minDelta: 0, restoreBest: true };
@@ -59,7 +59,7 @@ describe('config', () => {
   describe('presets', () => {
     it('paper-cnn: original CNN, Adam 1e-3, batch 32, 30 epochs, no early stopping', () => {
       expect(resolveConfig({ preset: 'paper-cnn' })).to.deep.equal({
-        model: { family: 'original', convFilters: [32, 32], padding: 'valid', dense: [64], dropout: 0 },
+        model: { family: 'original', convFilters: [32, 32], padding: 'valid', dense: [64], dropout: 0, members: 1 },
         optimizer: ADAM_1E3,
         schedule: { type: 'none' },
         augment: NO_AUG,
@@ -210,7 +210,7 @@ describe('config', () => {
       const c = resolveConfig({ preset: 'paper-cnn', overrides: { model: 'hoc' } });
       expect(c.model).to.deep.equal({ family: 'hoc', convFilters: [16, 32], padding: 'same', dense: [64], dropout: 0.5, fusedHoc: true, ...ONE_CONV_BLOCKS });
       const d = resolveConfig({ preset: 'hoc', file: { model: { family: 'original', dropout: 0.25 } } });
-      expect(d.model).to.deep.equal({ family: 'original', convFilters: [32, 32], padding: 'valid', dense: [64], dropout: 0.25 });
+      expect(d.model).to.deep.equal({ family: 'original', convFilters: [32, 32], padding: 'valid', dense: [64], dropout: 0.25, members: 1 });
     });
 
     it('same family merges field tweaks', () => {
@@ -288,7 +288,7 @@ describe('config', () => {
       const e = configError(() => resolveConfig({ file: { epoch: 3, model: { family: 'hoc', fused: true } } }));
       expect(e.issues.map((i) => i.path).sort()).to.deep.equal(['epoch', 'model.fused']);
       expect(e.message).to.match(/^ {2}epoch: unknown key \(allowed keys: model, optimizer, .*epochs/m);
-      expect(e.message).to.contain('model.fused: unknown key (allowed keys in model: family, convFilters, padding, dense, dropout, fusedHoc, convsPerBlock, residual)');
+      expect(e.message).to.contain('model.fused: unknown key (allowed keys in model: family, convFilters, padding, dense, dropout, fusedHoc, convsPerBlock, residual, members)');
       // a field of another family is unknown too
       const f = configError(() => resolveConfig({ preset: 'paper-cnn', overrides: { model: { fusedHoc: true } } }));
       expect(f.message).to.contain('model.fusedHoc: unknown key');
@@ -356,7 +356,7 @@ describe('config', () => {
 
     it('unknown preset and non-object layers', () => {
       expect(configError(() => resolveConfig({ preset: 'resnet' })).message).to.contain(
-        'preset: unknown preset "resnet" (allowed: paper-cnn, lightweight, hoc, lightweight-plus, hoc-plus, hoc-deep-plus, res-plus, res-ema-plus, robust-plus)',
+        'preset: unknown preset "resnet" (allowed: paper-cnn, lightweight, hoc, lightweight-plus, hoc-plus, hoc-deep-plus, res-plus, res-ema-plus, res-ema-duo, robust-plus)',
       );
       expect(configError(() => resolveConfig({ file: [1, 2] })).message).to.contain('config file must be a plain object, got array');
       expect(configError(() => resolveConfig({ overrides: 'x' })).message).to.contain('overrides must be a plain object, got string');

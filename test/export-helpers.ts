@@ -17,6 +17,7 @@ export const EXPORT_FAMILIES: { name: string; spec: NativeModelSpec }[] = [
   { name: 'hoc unfused', spec: { ...base, family: 'hoc', convFilters: [8, 16], hoc: true, fusedHoc: false } },
   { name: 'lightweight, 2 convs per block, residual (projection and identity)', spec: { ...base, family: 'lightweight', convFilters: [8, 8, 16], dense: [], convsPerBlock: 2, residual: true } },
   { name: 'hoc fused, 3 convs per block, no residual', spec: { ...base, family: 'hoc', convFilters: [8, 16], hoc: true, fusedHoc: true, convsPerBlock: 3, dense: [12, 8] } },
+  { name: 'ensemble of 3 hoc fused residual networks (logits averaged)', spec: { ...base, family: 'hoc', convFilters: [8, 16], hoc: true, fusedHoc: true, convsPerBlock: 2, residual: true, members: 3 } },
 ];
 
 /**

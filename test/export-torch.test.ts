@@ -67,7 +67,7 @@ describe('export: safetensors in PyTorch (python3-torch)', function () {
     });
   }
 
-  for (const { name, spec } of [EXPORT_FAMILIES[0], EXPORT_FAMILIES[3], EXPORT_FAMILIES[4]]) {
+  for (const { name, spec } of [EXPORT_FAMILIES[0], EXPORT_FAMILIES[3], EXPORT_FAMILIES[4], EXPORT_FAMILIES[6]]) {
     it(`PyTorch -> here: ${name}`, async () => {
       const specFile = path.join(dir, 'spec.json');
       fs.writeFileSync(specFile, JSON.stringify(spec));

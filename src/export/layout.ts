@@ -34,6 +34,16 @@ export function blockShapes(spec: NativeModelSpec): { blocks: BlockShape[]; feat
 }
 
 export function tensorLayout(spec: NativeModelSpec): TensorEntry[] {
+  const members = spec.members ?? 1;
+  if (members === 1) return networkLayout(spec);
+  // An ensemble registers its networks as member1..memberK, parameters before buffers.
+  const one = networkLayout({ ...spec, members: 1 });
+  const named = (buffer: boolean) =>
+    Array.from({ length: members }, (_, k) => one.filter((e) => e.buffer === buffer).map((e) => ({ ...e, name: `member${k + 1}.${e.name}` }))).flat();
+  return [...named(false), ...named(true)];
+}
+
+function networkLayout(spec: NativeModelSpec): TensorEntry[] {
   const params: TensorEntry[] = [], buffers: TensorEntry[] = [];
   const conv = (name: string, o: number, i: number, k: number, bias: boolean) => {
     params.push({ name: `${name}.weight`, shape: [o, i, k, k], buffer: false });

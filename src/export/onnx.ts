@@ -2,7 +2,7 @@
  * A CifakeNet as an ONNX graph (opset 13), built from its weights with no Python: the same ops as
  * native/models.cc in the same order (Conv, the HOC term as Mul + a second Conv, or in the fused
  * form one Conv over Concat[x, x*x] with stacked weights; BatchNormalization; Relu; residual Add;
- * MaxPool 2; Flatten of NCHW; Gemm). Contract: input `input` float32 [N,3,32,32] = RGB pixel / 255;
+ * MaxPool 2; Flatten of NCHW; Gemm; an ensemble: Mean of its members' logits). Contract: input `input` float32 [N,3,32,32] = RGB pixel / 255;
  * output `logit` [N] (any stored temperature already divided out), output `p_real` = sigmoid(logit).
  */
 import type { NativeModelSpec } from '../native';
@@ -87,16 +87,14 @@ function fusedHocConv(g: GraphBuilder, x: string, prefix: string, cin: number, c
   return g.op('Conv', [cat, g.weight(`${prefix}.fused.weight`, stacked, [cout, 2 * cin, 3, 3]), g.weight(`${prefix}.fused.bias`, b, [cout])], convAttrs(3, pad));
 }
 
-/** The serialized ModelProto of `spec` with weights `state` (names as `state()` returns them). */
-export function buildOnnx(spec: NativeModelSpec, state: Record<string, Float32Array>, opts: OnnxExportOptions = {}): Uint8Array {
-  const shapes = new Map(tensorLayout(spec).map((e) => [e.name, e.shape]));
-  const g = new GraphBuilder(state, shapes);
+/** One network's logit, [N, 1], reading its tensors as `${prefix}block1.conv.weight`, ... */
+function networkLogit(g: GraphBuilder, spec: NativeModelSpec, state: Record<string, Float32Array>, prefix: string): string {
   const pad = spec.padding === 'same' ? 1 : 0;
   const convs = spec.convsPerBlock ?? 1;
   const { blocks } = blockShapes(spec);
   let x = 'input';
   for (const b of blocks) {
-    const p = b.prefix;
+    const p = prefix + b.prefix;
     let y: string;
     if (!spec.hoc) y = g.conv(x, `${p}.conv`, 3, pad, true);
     else if (spec.fusedHoc) y = fusedHocConv(g, x, p, b.inChannels, b.outChannels, pad, state);
@@ -114,13 +112,23 @@ export function buildOnnx(spec: NativeModelSpec, state: Record<string, Float32Ar
     ]);
   }
   x = g.op('Flatten', [x], [{ name: 'axis', type: ATTR.INT, i: 1 }]);
-  const gemm = (v: string, name: string) => g.op('Gemm', [v, g.weight(`${name}.weight`), g.weight(`${name}.bias`)], [{ name: 'transB', type: ATTR.INT, i: 1 }]);
+  const gemm = (v: string, name: string) => g.op('Gemm', [v, g.weight(`${prefix}${name}.weight`), g.weight(`${prefix}${name}.bias`)], [{ name: 'transB', type: ATTR.INT, i: 1 }]);
   spec.dense.forEach((_, i) => {
     x = g.op('Relu', [gemm(x, `dense${i + 1}`)]);
   });
+  return gemm(x, 'out');
+}
+
+/** The serialized ModelProto of `spec` with weights `state` (names as `state()` returns them); an ensemble's member logits are averaged (Mean). */
+export function buildOnnx(spec: NativeModelSpec, state: Record<string, Float32Array>, opts: OnnxExportOptions = {}): Uint8Array {
+  const shapes = new Map(tensorLayout(spec).map((e) => [e.name, e.shape]));
+  const g = new GraphBuilder(state, shapes);
+  const members = spec.members ?? 1;
+  const one = { ...spec, members: 1 };
+  const out = members === 1 ? networkLogit(g, spec, state, '') : g.op('Mean', Array.from({ length: members }, (_, k) => networkLogit(g, one, state, `member${k + 1}.`)));
   const temperature = opts.temperature ?? 1;
   if (!(temperature > 0 && Number.isFinite(temperature))) throw new RangeError(`onnx export: temperature must be > 0, got ${temperature}`);
-  let logit = g.op('Reshape', [gemm(x, 'out'), g.int64('logit_shape', [-1])], [], temperature === 1 ? 'logit' : undefined);
+  let logit = g.op('Reshape', [out, g.int64('logit_shape', [-1])], [], temperature === 1 ? 'logit' : undefined);
   if (temperature !== 1) logit = g.op('Div', [logit, g.weight('temperature', Float32Array.of(temperature), [])], [], 'logit');
   g.op('Sigmoid', [logit], [], 'p_real');
 

@@ -50,6 +50,12 @@ class CifakeNet(nn.Module):
     def __init__(self, spec):
         super().__init__()
         self.spec = spec
+        self.members = []
+        if spec.get("members", 1) > 1:  # an ensemble: member1..memberK, logits averaged
+            for k in range(1, spec["members"] + 1):
+                setattr(self, f"member{k}", CifakeNet({**spec, "members": 1}))
+                self.members.append(f"member{k}")
+            return
         channels, size = 3, 32
         self.blocks = []
         for i, f in enumerate(spec["convFilters"]):
@@ -67,6 +73,8 @@ class CifakeNet(nn.Module):
         self.out = nn.Linear(features, 1)
 
     def forward(self, x):
+        if self.members:
+            return torch.stack([getattr(self, m)(x) for m in self.members], 1).mean(1)
         for b in self.blocks:
             x = getattr(self, b)(x)
         x = torch.flatten(x, 1)  # NCHW order: channel, row, column
