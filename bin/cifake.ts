@@ -19,6 +19,7 @@ import { calibrateCommand } from './commands/calibrate';
 import { serveCommand } from './commands/serve';
 import { exportCommand } from './commands/export';
 import { importCommand } from './commands/import';
+import { ensembleCommand } from './commands/ensemble';
 
 const program = new Command();
 program
@@ -29,7 +30,7 @@ program
   .exitOverride();
 
 // addCommand does not pass exitOverride down: set it so usage errors exit with 2 everywhere.
-for (const cmd of [infoCommand(), buildCommand(), trainCommand(), evalCommand(), predictCommand(), dataCommand(), sweepCommand(), reportCommand(), gradcamCommand(), robustnessCommand(), calibrateCommand(), serveCommand(), exportCommand(), importCommand()])
+for (const cmd of [infoCommand(), buildCommand(), trainCommand(), evalCommand(), predictCommand(), dataCommand(), sweepCommand(), reportCommand(), gradcamCommand(), robustnessCommand(), calibrateCommand(), ensembleCommand(), serveCommand(), exportCommand(), importCommand()])
   program.addCommand(cmd.exitOverride().showHelpAfterError('(run with --help for usage)'));
 
 export async function main(argv: string[]): Promise<number> {

@@ -10,6 +10,8 @@ export { distOptionsFrom } from './parallel/options';
 export type { DistOptions, DistFlags } from './parallel/options';
 export { launchLocal } from './parallel/launch';
 export type { LaunchOptions, LaunchResult } from './parallel/launch';
+export { composeEnsemble } from './train/ensemble';
+export type { EnsembleMember, EnsembleOptions, EnsembleResult } from './train/ensemble';
 export { evaluate } from './train/evaluate';
 export type { EvaluateOptions, EvaluateResult } from './train/evaluate';
 export { EarlyStopping } from './train/early-stopping';
