@@ -25,6 +25,17 @@ function weightsLine(epoch: number, config: TrainConfig): string {
   return `after epoch ${epoch} of the run (${pick})${ema}`;
 }
 
+function ensembleLine(e: NonNullable<PretrainedManifest['ensemble']>): string {
+  const runs = e.members.map((m) => `\`${m.run}\` (seed ${m.seed}${m.testAccuracy === null ? '' : `, ${(m.testAccuracy * 100).toFixed(2)}% alone`})`);
+  return `the mean logit of ${e.members.length} networks (\`cifake ensemble\`): ${runs.join(', ')}`;
+}
+
+function splitLine(m: PretrainedManifest, config: TrainConfig): string {
+  if (!m.ensemble) return `10% stratified validation carved from it, seed ${config.seed}`;
+  const seeds = m.ensemble.members.map((x) => x.seed).join(', ');
+  return `10% stratified validation carved from it for each network, seeds ${seeds}; the ensemble calibrated on the ${m.ensemble.valImages ?? '?'} validation images every network held out`;
+}
+
 function card(m: PretrainedManifest, config: TrainConfig): string {
   const t = m.test as { accuracy: number; rocAuc: number; n: number; withoutDuplicates?: { accuracy: number; n: number }; tta?: { accuracy: number; rocAuc: number } };
   const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
@@ -37,7 +48,7 @@ function card(m: PretrainedManifest, config: TrainConfig): string {
 | sha256 | \`${m.sha256}\` |
 | preset | \`${m.preset}\` (ours, not the paper's) |
 | parameters | ${m.parameters.toLocaleString('en-US')} |
-| weights | ${weightsLine(m.trainedEpochs, config)} |
+| weights | ${m.ensemble ? ensembleLine(m.ensemble) : weightsLine(m.trainedEpochs, config)} |
 | decision threshold | ${m.threshold !== undefined && m.threshold !== 0.5 ? `${m.threshold.toFixed(4)} on the tempered P(REAL): the Youden threshold chosen on validation, carried in the checkpoint's config (predict, eval, serve use it)` : '0.5'} |
 | test accuracy at that threshold | **${pct(t.accuracy)}** on ${t.n.toLocaleString('en-US')} images; ${t.withoutDuplicates ? `${pct(t.withoutDuplicates.accuracy)} without the 197 test/FAKE duplicates of train files (n ${t.withoutDuplicates.n})` : ''} |
 | test ROC-AUC | ${t.rocAuc.toFixed(4)} |
@@ -49,8 +60,7 @@ ${m.notes}
 ## Data
 
 Trained from scratch on the official CIFAKE train split only (100,000 32x32 images: 50,000 REAL
-from CIFAR-10, 50,000 FAKE generated with Stable Diffusion 1.4; 10% stratified validation carved
-from it, seed 42). Test figures are on the half of the official test split the developers have
+from CIFAR-10, 50,000 FAKE generated with Stable Diffusion 1.4; ${splitLine(m, config)}). Test figures are on the half of the official test split the developers have
 (5,000 REAL + 5,000 FAKE); the other half is held out. CIFAKE: J. J. Bird and A. Lotfi, "CIFAKE:
 Image Classification and Explainable Identification of AI-Generated Synthetic Images", IEEE Access
 12 (2024); the dataset is distributed under the MIT licence, its REAL images come from CIFAR-10
@@ -80,6 +90,12 @@ generator (Stable Diffusion 1.4) and one source of real photos (CIFAR-10): it is
 AI-image detector. See the README's robustness section for how it holds up on re-saved, blurred and
 resized images.
 `;
+}
+
+function ensembleOf(meta: Record<string, unknown>): PretrainedManifest['ensemble'] {
+  const e = meta.ensemble as { members: { checkpoint: string; seed: number; testAccuracy: number | null }[]; valImages: number | null } | undefined;
+  if (!e) return undefined;
+  return { members: e.members.map((x) => ({ run: path.basename(path.dirname(x.checkpoint)), seed: x.seed, testAccuracy: x.testAccuracy })), valImages: e.valImages };
 }
 
 async function main() {
@@ -132,6 +148,7 @@ async function main() {
     },
     calibration: calibration ? { temperature: calibration.temperature, youdenThreshold: calibration.youdenThreshold } : null,
     notes: values.notes,
+    ensemble: ensembleOf(meta),
   };
   writeJson(PRETRAINED_MANIFEST, manifest);
   writeFileAtomic(path.join(PRETRAINED_DIR, 'README.md'), card(manifest, config));

@@ -31,6 +31,8 @@ export interface PretrainedManifest {
   calibration: { temperature: number; youdenThreshold: number } | null;
   /** free text shown by `cifake info` and the model card */
   notes: string;
+  /** an ensemble (`cifake ensemble`): its networks' runs, and the validation images all of them held out (where it was calibrated) */
+  ensemble?: { members: { run: string; seed: number; testAccuracy: number | null }[]; valImages: number | null };
 }
 
 export function readPretrainedManifest(): PretrainedManifest | null {
@@ -61,5 +63,5 @@ export function describeCheckpoint(file: string): string {
   const inside = path.relative(PRETRAINED_DIR, path.resolve(file));
   if (inside.startsWith('..') || path.isAbsolute(inside)) return file;
   const m = readPretrainedManifest();
-  return m ? `the pretrained detector shipped in the package (${m.preset}, sha256 ${m.sha256.slice(0, 12)}…; ${file})` : file;
+  return m ? `the pretrained detector shipped in the package (${m.preset}${m.ensemble ? `, an ensemble of ${m.ensemble.members.length}` : ''}, sha256 ${m.sha256.slice(0, 12)}…; ${file})` : file;
 }

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+import { main } from '../bin/cifake';
 import { validateConfig } from '../src/config';
 import { synthesize } from '../src/data/synth';
 import { tensorLayout } from '../src/export';
@@ -156,6 +157,23 @@ describe('composeEnsemble (cifake ensemble)', function () {
     const expected = t1.files!.map((f, i) => (t1.logits![i] + t2.logits![t2.files!.indexOf(f)]) / 2);
     expect(maxAbsDiff(t1.files!.map((f) => byFile.get(f)!), expected)).to.be.below(1e-3);
     expect(JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8')).model.members).to.equal(2);
+  });
+
+  it('runs as `cifake ensemble`: --json prints the result, a missing --out is a usage error (exit 2)', async () => {
+    let out = '';
+    const write = process.stdout.write.bind(process.stdout), writeErr = process.stderr.write.bind(process.stderr);
+    process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
+    process.stderr.write = (() => true) as typeof process.stderr.write;
+    try {
+      expect(await main(['node', 'cifake', 'ensemble', runDirs[0], runDirs[1], '--out', path.join(runs, 'cli'), '--json'])).to.equal(0);
+      expect(await main(['node', 'cifake', 'ensemble', runDirs[0], runDirs[1]])).to.equal(2);
+    } finally {
+      process.stdout.write = write;
+      process.stderr.write = writeErr;
+    }
+    const r = JSON.parse(out);
+    expect(r.members.map((m: { seed: number }) => m.seed)).to.deep.equal([1, 2]);
+    expect(fs.existsSync(path.join(runs, 'cli', 'best.pt'))).to.equal(true);
   });
 
   it('refuses one member, mixed architectures, a repeated member and an existing output, naming what is wrong', async () => {
