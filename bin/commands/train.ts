@@ -303,7 +303,7 @@ Examples:
   cifake train --data ~/cifake.zip --preset paper-cnn
   cifake train --data ~/cifake.zip --preset hoc --limit 2000 --epochs 3
   cifake train --resume runs/20261129-101500
-  cifake train --data my-images --preset res-plus --init-from pretrained --epochs 5 --lr 5e-4   # fine-tune the shipped detector
+  cifake train --data my-images --preset res-ema-duo --init-from pretrained --epochs 5 --lr 5e-4   # fine-tune the shipped detector (two networks)
   cifake train --data ~/cifake.zip --nproc 2      # 2 data-parallel ranks (c10d/Gloo), threads split
   MASTER_ADDR=node0 MASTER_PORT=29500 WORLD_SIZE=4 RANK=1 LOCAL_RANK=1 cifake train --data ...  # torchrun-style`,
   )
