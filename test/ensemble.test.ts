@@ -32,6 +32,14 @@ function prefixed(state: Record<string, Float32Array>, prefix: string): Record<s
   return Object.fromEntries(Object.entries(state).map(([k, v]) => [prefix + k, v]));
 }
 
+/** Two networks trained alone (seeds 3 and 4) and the ensemble holding their weights. */
+async function trainedPair(images: Uint8Array, labels: Uint8Array): Promise<{ a: CifakeModel; b: CifakeModel; ens: CifakeModel; dispose: () => void }> {
+  const a = await trainedAlone(3, images, labels), b = await trainedAlone(4, images, labels);
+  const ens = CifakeModel.create(pair, { device: 'cpu', seed: 0, threads: 1 });
+  await ens.setState({ ...prefixed(await a.state(), 'member1.'), ...prefixed(await b.state(), 'member2.') });
+  return { a, b, ens, dispose: () => [a, b, ens].forEach((m) => m.dispose()) };
+}
+
 describe('ensembles (model.members)', function () {
   this.timeout(120_000);
   const { images, labels } = makeImages(128, 5);
@@ -56,17 +64,15 @@ describe('ensembles (model.members)', function () {
   });
 
   it('predicts the mean of its members’ logits', async () => {
-    const a = await trainedAlone(3, images, labels), b = await trainedAlone(4, images, labels);
-    const ens = CifakeModel.create(pair, { device: 'cpu', seed: 0, threads: 1 });
+    const { a, b, ens, dispose } = await trainedPair(images, labels);
     try {
-      await ens.setState({ ...prefixed(await a.state(), 'member1.'), ...prefixed(await b.state(), 'member2.') });
       const probe = makeImages(40, 9).images;
       const la = await a.predictLogits(probe), lb = await b.predictLogits(probe);
       const mean = Array.from(la, (z, i) => (z + lb[i]) / 2);
       expect(maxAbsDiff(await ens.predictLogits(probe), mean)).to.be.below(1e-5);
       expect(maxAbsDiff(la, lb)).to.be.above(1e-3);
     } finally {
-      for (const m of [a, b, ens]) m.dispose();
+      dispose();
     }
   });
 
@@ -90,10 +96,8 @@ describe('ensembles (model.members)', function () {
   });
 
   it("explains the mean logit: Grad-CAM's layer is the members' activations side by side, each half with half its member's gradient", async () => {
-    const a = await trainedAlone(3, images, labels), b = await trainedAlone(4, images, labels);
-    const ens = CifakeModel.create(pair, { device: 'cpu', seed: 0, threads: 1 });
+    const { a, b, ens, dispose } = await trainedPair(images, labels);
     try {
-      await ens.setState({ ...prefixed(await a.state(), 'member1.'), ...prefixed(await b.state(), 'member2.') });
       const probe = makeImages(4, 2).images;
       const opts = { layer: 'conv2', target: 'real' as const, tensors: true };
       const e = await ens.gradcam(probe, opts), ga = await a.gradcam(probe, opts), gb = await b.gradcam(probe, opts);
@@ -108,7 +112,7 @@ describe('ensembles (model.members)', function () {
       }
       expect(maxAbsDiff(e.logits, Array.from(ga.logits, (z, i) => (z + gb.logits[i]) / 2))).to.be.below(1e-5);
     } finally {
-      for (const m of [a, b, ens]) m.dispose();
+      dispose();
     }
   });
 
