@@ -1,6 +1,6 @@
 // The README's results table from finished run directories: test metrics with and without the
 // images of an exclude list (CIFAKE's test/FAKE files that duplicate train files). Reads each run's
-// metrics.json, history.jsonl and scores-test.json; runs without scores are evaluated again.
+// metrics.json and scores-test.json; runs without scores are evaluated again.
 //   npx tsx bench/results-table.ts runs/paper-cnn runs/lightweight-paper runs/hoc-paper \
 //     --exclude-list ../shared/data/test-fake-duplicates.txt
 // --spread also prints, per group of runs that differ only in a trailing -s<seed> in their names
@@ -12,8 +12,7 @@ import path from 'node:path';
 import { describeModel } from '../src/config';
 import { computeMetrics, sigmoid, type MetricsReport } from '../src/metrics';
 import { evaluate, readExcludeList } from '../src/train/evaluate';
-import { readHistory, readRunConfig, readRunDataSummary, readRunSummary, readScoresFile, resolveRunData, RUN_FILES } from '../src/run';
-import type { EpochLog } from '../src/train/fit';
+import { readRunConfig, readRunDataSummary, readRunSummary, readScoresFile, resolveRunData, RUN_FILES } from '../src/run';
 
 const args = process.argv.slice(2);
 const ex = args.indexOf('--exclude-list');
@@ -108,7 +107,6 @@ for (const dir of args) {
   const m = readRunSummary(dir);
   if (!m) throw new Error(`${dir}: no ${RUN_FILES.metrics} (unfinished run)`);
   const config = readRunConfig(dir);
-  const history = readHistory<EpochLog>(dir);
   const scores = await testScores(dir, await resolveRunData(dir, config, readRunDataSummary(dir)));
   const test = m.metrics.test ?? computeMetrics(scores.logits, scores.labels, { fromLogits: true });
   const { text: without, accuracy: withoutAccuracy } = withoutExcluded(scores.files, scores.logits, scores.labels);
@@ -117,7 +115,7 @@ for (const dir of args) {
   groups.set(group, [...(groups.get(group) ?? []), { accuracy: test.accuracy, auc: test.rocAuc, withoutDuplicates: withoutAccuracy }]);
   const minutes = (m.trainSeconds / 60).toFixed(0);
   console.log(
-    `| ${path.basename(dir)} | ${describeModel(config.model)} | ${m.parameters} | ${history.length} (${m.bestEpoch}) | ${minutes} min, ${m.device} | ${row(test)} | ${without} |`,
+    `| ${path.basename(dir)} | ${describeModel(config.model)} | ${m.parameters} | ${m.epochsRun} (${m.bestEpoch}) | ${minutes} min, ${m.device} | ${row(test)} | ${without} |`,
   );
 }
 if (spread) printSpread(groups);
