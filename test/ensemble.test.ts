@@ -161,6 +161,10 @@ describe('composeEnsemble (cifake ensemble)', function () {
     const expected = t1.files!.map((f, i) => (t1.logits![i] + t2.logits![t2.files!.indexOf(f)]) / 2);
     expect(maxAbsDiff(t1.files!.map((f) => byFile.get(f)!), expected)).to.be.below(1e-3);
     expect(JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8')).model.members).to.equal(2);
+    await train({}, { resume: out }).then(
+      () => expect.fail('resumed a composed ensemble'),
+      (err: Error) => expect(err.message).to.match(/ensemble written by cifake ensemble/),
+    );
   });
 
   it('runs as `cifake ensemble`: --json prints the result, a missing --out is a usage error (exit 2)', async () => {

@@ -3,6 +3,7 @@
 //   native predict on val, metrics + early stopping here, checkpoints + history -> final metrics.
 // One shape for every mode: the loop talks to a RankSync (src/parallel/sync.ts: a single process,
 // or one rank of a c10d job) and a Recorder (recorder.ts: writes the run directory on rank 0 only).
+import fs from 'node:fs';
 import path from 'node:path';
 
 import { ConfigError, describeModel, lrAtEpoch, modelSpecOf, validateConfig, type TrainConfig } from '../config';
@@ -174,6 +175,9 @@ export async function train(input: TrainConfig | Record<string, unknown>, opts: 
 /** The resumed run's config.json with the runtime settings the caller gave instead (logged). */
 function resumedConfig(opts: TrainOptions): TrainConfig {
   const runDir = opts.resume as string;
+  const best = path.join(runDir, RUN_FILES.best);
+  if (!fs.existsSync(path.join(runDir, RUN_FILES.last)) && fs.existsSync(best) && CifakeModel.readMeta(best).ensemble)
+    throw new Error(`cannot resume ${runDir}: it is an ensemble written by cifake ensemble, not a training run (resume its members' runs instead)`);
   const config = readRunConfig(runDir);
   const changed: string[] = [];
   for (const [k, v] of Object.entries(opts.resumeRuntime ?? {}) as [keyof NonNullable<TrainOptions['resumeRuntime']>, unknown][]) {
