@@ -37,8 +37,12 @@ describe('the pretrained detector (models/)', function () {
     for (const text of [m.sha256, m.command, m.preset, m.parameters.toLocaleString('en-US')]) expect(card, text).to.include(text);
     const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { files: string[] };
     expect(pkg.files.some((f) => f.replace(/\/$/, '') === 'models')).to.equal(true);
-    const meta = CifakeModel.readMeta(file) as { calibration?: { temperature: number }; epoch?: number };
+    const meta = CifakeModel.readMeta(file) as { calibration?: { temperature: number }; epoch?: number; ensemble?: { members: unknown[] } };
     expect(meta.calibration?.temperature).to.equal(m.calibration?.temperature);
+    // an ensemble: the manifest and card name as many networks as the checkpoint holds
+    expect(m.ensemble?.members.length ?? 1).to.equal(meta.spec.members ?? 1);
+    expect(meta.ensemble?.members.length ?? 1).to.equal(meta.spec.members ?? 1);
+    for (const member of m.ensemble?.members ?? []) expect(card).to.include(member.run);
   });
 
   it("Classifier.load() and load('pretrained') load it, tempered by its stored temperature", async () => {
