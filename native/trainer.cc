@@ -153,11 +153,11 @@ void Trainer::forward_backward(Epoch& e, const EpochOptions& o, const Dataset& d
   if (o.augment.any()) x = augment(x, o.augment, gen_);
   cutmix(x, target, o.augment.cutmix, gen_);
   torch::Tensor logits, loss;
+  // An ensemble's members each learn from their own loss (as if trained alone, on the same
+  // batches); the reported loss is their mean.
+  const auto members = model_->members();
   {
     AutocastScope autocast(amp_, device_);
-    // An ensemble's members each learn from their own loss (as if trained alone, on the same
-    // batches); the reported loss is their mean.
-    const auto members = model_->members();
     torch::Tensor member_logits;
     if (members > 1) {
       member_logits = model_->forward_members(x).to(torch::kFloat);
@@ -172,7 +172,7 @@ void Trainer::forward_backward(Epoch& e, const EpochOptions& o, const Dataset& d
                   : torch::binary_cross_entropy_with_logits(member_logits, target);
   }
   e.loss_sum += loss.detach().to(torch::kDouble) * static_cast<double>(group_ ? len : hi - lo);
-  if (model_->members() > 1) loss = loss * static_cast<double>(model_->members());
+  if (members > 1) loss = loss * static_cast<double>(members);
   if (amp_ == Amp::fp16) loss = loss * scaler_.scale;
   loss.backward();
   e.local_seen += hi - lo;

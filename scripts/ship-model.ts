@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 
 import { CifakeModel } from '../src/model';
 import { PRETRAINED_DIR, PRETRAINED_MANIFEST, sha256File, type PretrainedManifest } from '../src/pretrained';
+import type { EnsembleMeta } from '../src/train/ensemble';
 import { evaluate } from '../src/train/evaluate';
 import type { RunCalibration } from '../src/calibration/run';
 import { isPresetName, type TrainConfig } from '../src/config';
@@ -93,7 +94,7 @@ resized images.
 }
 
 function ensembleOf(meta: Record<string, unknown>): PretrainedManifest['ensemble'] {
-  const e = meta.ensemble as { members: { checkpoint: string; seed: number; testAccuracy: number | null }[]; valImages: number | null } | undefined;
+  const e = meta.ensemble as EnsembleMeta | undefined;
   if (!e) return undefined;
   return { members: e.members.map((x) => ({ run: path.basename(path.dirname(x.checkpoint)), seed: x.seed, testAccuracy: x.testAccuracy })), valImages: e.valImages };
 }

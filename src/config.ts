@@ -61,6 +61,8 @@ const denseLayers = (def: number[]) =>
     .max(3)
     .default(() => [...def]);
 const dropout = (def: number) => z.number().min(0).lt(1).default(def);
+/** an ensemble of this many independently initialised networks, each trained on its own loss, logits averaged */
+const members = z.int().min(1).max(8).default(1);
 
 export const OriginalModelSchema = strictObject({
   family: z.literal('original'),
@@ -68,8 +70,7 @@ export const OriginalModelSchema = strictObject({
   padding: z.enum(['valid', 'same']).default('valid'),
   dense: denseLayers([64]),
   dropout: dropout(0),
-  /** an ensemble of this many independently initialised networks, each trained on its own loss, logits averaged (default 1) */
-  members: z.int().min(1).max(8).default(1),
+  members,
 });
 
 export const LightweightModelSchema = strictObject({
@@ -80,8 +81,7 @@ export const LightweightModelSchema = strictObject({
   dropout: dropout(0.5),
   convsPerBlock: z.int().min(1).max(4).default(1),
   residual: z.boolean().default(false),
-  /** an ensemble of this many independently initialised networks, each trained on its own loss, logits averaged (default 1) */
-  members: z.int().min(1).max(8).default(1),
+  members,
 });
 
 export const HocModelSchema = strictObject({
@@ -93,8 +93,7 @@ export const HocModelSchema = strictObject({
   fusedHoc: z.boolean().default(true),
   convsPerBlock: z.int().min(1).max(4).default(1),
   residual: z.boolean().default(false),
-  /** an ensemble of this many independently initialised networks, each trained on its own loss, logits averaged (default 1) */
-  members: z.int().min(1).max(8).default(1),
+  members,
 });
 
 export const ModelSchema = z.discriminatedUnion('family', [OriginalModelSchema, LightweightModelSchema, HocModelSchema]);

@@ -26,6 +26,7 @@ import {
   writeRunDataSummary,
   writeRunSummary,
   writeScores,
+  type RunSummary,
 } from '../run';
 
 export const MAX_MEMBERS = 8;
@@ -41,6 +42,14 @@ export interface EnsembleMember {
   seed: number;
   /** the member's own test accuracy (its metrics.json), when recorded */
   testAccuracy: number | null;
+}
+
+/** What an ensemble checkpoint's meta carries under `ensemble`. */
+export interface EnsembleMeta {
+  members: EnsembleMember[];
+  /** validation images every member held out (null: no scores to intersect) */
+  valImages: number | null;
+  validation: string;
 }
 
 export interface EnsembleResult {
@@ -62,6 +71,7 @@ interface Member {
   config: TrainConfig;
   /** the member's run directory when its scores describe this checkpoint (the one the run ended with) */
   runDir: string | null;
+  summary: RunSummary | null;
 }
 
 function readMember(target: string): Member {
@@ -71,7 +81,7 @@ function readMember(target: string): Member {
   const runDir = isRunDir(target) ? target : null;
   const saved = runDir ? readRunConfig(runDir) : (meta.config as Record<string, unknown> | undefined);
   if (!saved) throw new Error(`${checkpoint}: no training config in the checkpoint (give the run directory)`);
-  return { target, checkpoint, meta, config: validateConfig(saved, { source: checkpoint }), runDir };
+  return { target, checkpoint, meta, config: validateConfig(saved, { source: checkpoint }), runDir, summary: runDir ? readRunSummary(runDir) : null };
 }
 
 const specKey = ({ family: _f, ...spec }: NativeModelSpec) => JSON.stringify(spec, Object.keys(spec).sort());
@@ -133,7 +143,7 @@ export async function composeEnsemble(targets: string[], opts: EnsembleOptions):
   const memberInfo: EnsembleMember[] = members.map((m) => ({
     checkpoint: m.checkpoint,
     seed: m.config.seed,
-    testAccuracy: (m.runDir ? readRunSummary(m.runDir)?.metrics.test?.accuracy : null) ?? null,
+    testAccuracy: m.summary?.metrics.test?.accuracy ?? null,
   }));
 
   const runDir = createRunDir(path.dirname(opts.out), path.basename(opts.out));
@@ -144,11 +154,8 @@ export async function composeEnsemble(targets: string[], opts: EnsembleOptions):
     await model.setState(state);
     parameters = model.parameters;
     writeRunConfig(runDir, config);
-    await model.save(checkpoint, {
-      config,
-      epoch: null,
-      ensemble: { members: memberInfo, valImages: val?.files.length ?? null, validation: 'the images every member held out' },
-    });
+    const ensemble: EnsembleMeta = { members: memberInfo, valImages: val?.files.length ?? null, validation: 'the images every member held out' };
+    await model.save(checkpoint, { config, epoch: null, ensemble });
   } finally {
     model.dispose();
   }
@@ -162,7 +169,7 @@ export async function composeEnsemble(targets: string[], opts: EnsembleOptions):
   const valMetrics = val ? computeMetrics(val.logits, val.labels, { fromLogits: true }) : null;
   const testMetrics = test ? computeMetrics(test.logits, test.labels, { fromLogits: true }) : null;
   if (valMetrics) {
-    const summaries = members.map((m) => (m.runDir ? readRunSummary(m.runDir) : null));
+    const summaries = members.map((m) => m.summary);
     writeRunSummary(runDir, {
       runDir,
       epochsRun: Math.max(...summaries.map((s) => s?.epochsRun ?? 0)),
