@@ -9,7 +9,8 @@ import path from 'node:path';
 
 import { Classifier } from '../src/classifier';
 import { limitIndices, loadSplit, subsetImageSet } from '../src/data';
-import { CifakeModel } from '../src/model';
+import { CifakeModel, type CheckpointMeta } from '../src/model';
+import type { EnsembleMeta } from '../src/train/ensemble';
 import { PRETRAINED_DIR, readPretrainedManifest, sha256File, type PretrainedManifest } from '../src/pretrained';
 import { makePng, realDataOrSkip } from './data-helpers';
 import { TEST_THREADS } from './helpers';
@@ -37,7 +38,7 @@ describe('the pretrained detector (models/)', function () {
     for (const text of [m.sha256, m.command, m.preset, m.parameters.toLocaleString('en-US')]) expect(card, text).to.include(text);
     const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { files: string[] };
     expect(pkg.files.some((f) => f.replace(/\/$/, '') === 'models')).to.equal(true);
-    const meta = CifakeModel.readMeta(file) as { calibration?: { temperature: number }; epoch?: number; ensemble?: { members: unknown[] } };
+    const meta = CifakeModel.readMeta(file) as CheckpointMeta & { calibration?: { temperature: number }; ensemble?: EnsembleMeta };
     expect(meta.calibration?.temperature).to.equal(m.calibration?.temperature);
     // an ensemble: the manifest and card name as many networks as the checkpoint holds
     expect(m.ensemble?.members.length ?? 1).to.equal(meta.spec.members ?? 1);
