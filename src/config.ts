@@ -447,7 +447,11 @@ export function describeModel(m: ModelConfig): string {
  * `hoc conv[16,32] dense[64] drop 0.5 fused | adamw lr 0.002 wd 0.0005 cosine(warmup 1) | batch 32 x 40 ep | ES val_loss p8 | aug hflip shift 2 | seed 42 device auto`
  */
 export function describeConfig(c: TrainConfig): string {
-  const model = describeModel(c.model);
+  return `${describeModel(c.model)} | ${describeTraining(c)}`;
+}
+
+/** describeConfig without the model: how it trains (optimizer, schedule, batches, stopping, augmentation, seed, extras). */
+export function describeTraining(c: TrainConfig): string {
   const o = c.optimizer;
   let opt = `${o.name} lr ${fmtNum(o.lr)}${o.weightDecay ? ` wd ${fmtNum(o.weightDecay)}` : ''}`;
   const s = c.schedule;
@@ -460,5 +464,5 @@ export function describeConfig(c: TrainConfig): string {
   const extra = [c.amp !== 'none' ? `amp ${c.amp}` : '', c.labelSmoothing ? `smooth ${fmtNum(c.labelSmoothing)}` : '', c.ema !== null ? `ema ${fmtNum(c.ema)}` : '', c.channelsLast ? '' : 'NCHW', c.limit !== null ? `limit ${c.limit}/class` : '', c.initFrom ? `init ${c.initFrom}` : '']
     .filter(Boolean)
     .join(' ');
-  return `${model} | ${opt} | batch ${c.batchSize} x ${c.epochs} ep | ${es} | ${aug} | seed ${c.seed} device ${c.device}${extra ? ` ${extra}` : ''}`;
+  return `${opt} | batch ${c.batchSize} x ${c.epochs} ep | ${es} | ${aug} | seed ${c.seed} device ${c.device}${extra ? ` ${extra}` : ''}`;
 }

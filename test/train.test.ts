@@ -55,6 +55,11 @@ describe('training runs', function () {
       expect(r.status, r.stderr).to.equal(0);
       const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
       expect(lines.filter((l) => l.event === 'epoch')).to.have.length(2);
+      // The log states what the run trains with, flags over the preset included (the preset's own
+      // description does not know them).
+      const training = lines.find((l) => l.event === 'log' && l.message.startsWith('training: '));
+      expect(training?.message, 'training log line').to.match(/ x 2 ep /);
+      if (cutmix.length) expect(training?.message).to.match(/ cutmix 0\.5/);
       if (report.length) {
         const event = lines.find((l) => l.event === 'report');
         expect(event, 'report event').to.not.equal(undefined);

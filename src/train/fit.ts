@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { ConfigError, describeModel, lrAtEpoch, modelSpecOf, validateConfig, type TrainConfig } from '../config';
+import { ConfigError, describeModel, describeTraining, lrAtEpoch, modelSpecOf, validateConfig, type TrainConfig } from '../config';
 import { loadSplit, type ImageSet, type ProgressCallback } from '../data';
 import { bceWithLogits, computeMetrics, type MetricsReport } from '../metrics';
 import { CifakeModel, type EpochProgress, type EpochResult } from '../model';
@@ -217,6 +217,7 @@ async function fit(config: TrainConfig, runDir: string, opts: TrainOptions, sync
     const ranks = sync.describe();
     if (ranks) log(ranks);
     log(`model: ${describeModel(config.model)}, ${model.parameters} parameters, device ${model.description.device}`);
+    log(`training: ${describeTraining(config)}`);
     if (trainSet.set) await model.setData('train', trainSet.set.images, trainSet.set.labels);
     await sync.setData(model, 'val', valSet);
     const stopReason = await epochs(f, start, trainSet, valSet);
